@@ -1,0 +1,108 @@
+//! `sotto`: the command-line softphone and its diagnostics.
+//!
+//! Every subcommand that is not built yet says so and exits non-zero; nothing pretends to work.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line program talks on stdout/stderr"
+)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// sotto — private calls you can verify.
+#[derive(Debug, Parser)]
+#[command(name = "sotto", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a real encrypted call between two local endpoints and check everything.
+    Demo,
+    /// Place a call: `sotto call sip:name@host:port`.
+    Call {
+        /// The SIP URI to call.
+        uri: String,
+    },
+    /// Wait for incoming calls.
+    Listen,
+    /// Show (or rotate) this device's ZRTP identity and pseudonym.
+    Id {
+        /// Make a new identity (the old ZID is forgotten; peers will see a key change).
+        #[arg(long)]
+        new: bool,
+    },
+    /// List known peers with their verification state.
+    Contacts,
+    /// Mark a peer as verified.
+    Verify {
+        /// Peer name or ZID.
+        peer: String,
+    },
+    /// Clear a peer's verified flag.
+    Unverify {
+        /// Peer name or ZID.
+        peer: String,
+    },
+    /// Forget everything about a peer.
+    Forget {
+        /// Peer name or ZID.
+        peer: String,
+    },
+    /// Private messages (OTR over XMPP).
+    Chat {
+        /// The contact's JID.
+        jid: String,
+    },
+    /// Diagnostics for debugging interop problems.
+    Diag {
+        #[command(subcommand)]
+        what: cmd::DiagCommand,
+    },
+    /// Micro-benchmarks of the media path.
+    Bench {
+        #[command(subcommand)]
+        what: cmd::BenchCommand,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Logs go to stderr so stdout stays machine-readable (JSON lines, hex).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo => cmd::demo(),
+        Command::Diag { what } => cmd::diag(what),
+        Command::Bench { what } => cmd::bench(what),
+        Command::Call { .. } => cmd::not_yet("call", "placing calls (SIP + ZRTP + SRTP)"),
+        Command::Listen => cmd::not_yet("listen", "answering calls"),
+        Command::Id { .. } => cmd::not_yet("id", "identity management"),
+        Command::Contacts => cmd::not_yet("contacts", "the contact list"),
+        Command::Verify { .. } | Command::Unverify { .. } | Command::Forget { .. } => {
+            cmd::not_yet("verify/unverify/forget", "peer verification records")
+        }
+        Command::Chat { .. } => cmd::not_yet("chat", "OTR private messages over XMPP"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sotto: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
