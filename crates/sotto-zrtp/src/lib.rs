@@ -5,3 +5,9 @@
 //! SAS, Confirm encryption, retained secrets and retransmission timers. It hands SRTP keys to
 //! `sotto-srtp` and cache updates to `sotto-store` through its outputs. Sans-IO: time arrives as
 //! `now`, randomness through an injected source.
+
+pub mod cache;
+
+pub use cache::{
+    CacheEntry, CacheError, Expiry, MemoryCache, RetainedSecret, SharedCache, ZidCache,
+};
