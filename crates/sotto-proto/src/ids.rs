@@ -132,6 +132,9 @@ mod tests {
     #[test]
     fn algo_code_displays_unknown_bytes_safely() {
         assert_eq!(AlgoCode::new(*b"S256").to_string(), "S256");
-        assert_eq!(AlgoCode::new([b'A', 0, 0xff, b' ']).to_string(), "A\\x00\\xff ");
+        assert_eq!(
+            AlgoCode::new([b'A', 0, 0xff, b' ']).to_string(),
+            "A\\x00\\xff "
+        );
     }
 }

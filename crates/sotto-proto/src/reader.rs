@@ -256,7 +256,7 @@ mod tests {
                     Op::U32 => r.u32().map(|_| 4).ok(),
                     Op::U64 => r.u64().map(|_| 8).ok(),
                     Op::Skip(n) => r.skip(n).map(|_| n).ok(),
-                    Op::Peek(_) => Some(0),
+                    Op::Peek(n) => { let _ = r.peek(n); Some(0) }
                     Op::Arr16 => r.take_array::<16>().map(|_| 16).ok(),
                 };
                 match used {

@@ -108,7 +108,10 @@ enum AesState {
 
 fn ctr_with<C>(c: &C, iv: &[u8; 16], data: &mut [u8])
 where
-    C: BlockEncrypt + cipher::BlockCipher + cipher::BlockSizeUser<BlockSize = cipher::consts::U16> + Clone,
+    C: BlockEncrypt
+        + cipher::BlockCipher
+        + cipher::BlockSizeUser<BlockSize = cipher::consts::U16>
+        + Clone,
 {
     let core = ctr::CtrCore::<C, ctr::flavors::Ctr128BE>::inner_iv_init(c.clone(), iv.into());
     let mut ctr = cipher::StreamCipherCoreWrapper::from_core(core);
@@ -117,14 +120,20 @@ where
 
 fn cfb_enc<C>(c: &C, iv: &[u8; 16], data: &mut [u8])
 where
-    C: BlockEncrypt + cipher::BlockCipher + cipher::BlockSizeUser<BlockSize = cipher::consts::U16> + Clone,
+    C: BlockEncrypt
+        + cipher::BlockCipher
+        + cipher::BlockSizeUser<BlockSize = cipher::consts::U16>
+        + Clone,
 {
     cfb_mode::Encryptor::<C>::inner_iv_init(c.clone(), iv.into()).encrypt(data);
 }
 
 fn cfb_dec<C>(c: &C, iv: &[u8; 16], data: &mut [u8])
 where
-    C: BlockEncrypt + cipher::BlockCipher + cipher::BlockSizeUser<BlockSize = cipher::consts::U16> + Clone,
+    C: BlockEncrypt
+        + cipher::BlockCipher
+        + cipher::BlockSizeUser<BlockSize = cipher::consts::U16>
+        + Clone,
 {
     cfb_mode::Decryptor::<C>::inner_iv_init(c.clone(), iv.into()).decrypt(data);
 }
@@ -270,8 +279,8 @@ impl CryptoProvider for RustCryptoProvider {
             KeyAgreementAlg::X448 => {
                 let mut secret = SecretArray::<56>::zeroed();
                 rng.fill(secret.expose_mut());
-                let public =
-                    x448::x448(*secret.expose(), x448::X448_BASEPOINT_BYTES).ok_or(CryptoError::Unsupported)?;
+                let public = x448::x448(*secret.expose(), x448::X448_BASEPOINT_BYTES)
+                    .ok_or(CryptoError::Unsupported)?;
                 Box::new(X448Kx { secret, public })
             }
             KeyAgreementAlg::P256 => Box::new(P256Kx::generate(rng)),
@@ -384,10 +393,8 @@ macro_rules! nist_kx {
                 // from_sec1_bytes checks the point is on the curve and not the identity.
                 let peer = $curve::PublicKey::from_sec1_bytes(&sec1)
                     .map_err(|_| CryptoError::InvalidPublicValue)?;
-                let shared = $curve::ecdh::diffie_hellman(
-                    self.secret.to_nonzero_scalar(),
-                    peer.as_affine(),
-                );
+                let shared =
+                    $curve::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), peer.as_affine());
                 let _ = peer.to_encoded_point(false);
                 Ok(SecretBytes::from_slice(shared.raw_secret_bytes()))
             }
