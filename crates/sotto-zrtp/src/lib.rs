@@ -6,7 +6,10 @@
 //! `sotto-srtp` and cache updates to `sotto-store` through its outputs. Sans-IO: time arrives as
 //! `now`, randomness through an injected source.
 
+pub mod algo;
 pub mod cache;
+pub mod message;
+pub mod packet;
 
 pub use cache::{
     CacheEntry, CacheError, Expiry, MemoryCache, RetainedSecret, SharedCache, ZidCache,
