@@ -3,3 +3,18 @@
 //! Owns `Call`: the one state machine that ties a SIP dialog, SDP, ZRTP, SRTP, RTP and media
 //! timing together, demultiplexes the shared media port (RTP, RTCP, ZRTP, STUN) and enforces the
 //! security policy: no media is sent or played until ZRTP is secure. Sans-IO.
+//!
+//! Built so far:
+//!
+//! * [`demux`]: classifies a datagram arriving on the media port (RFC 7983, with ZRTP's magic
+//!   cookie and RFC 5761 for RTCP on the RTP port).
+//! * [`stun`]: STUN (RFC 5389) Binding requests parsed and answered, with short-term
+//!   MESSAGE-INTEGRITY and FINGERPRINT, as ICE-capable peers such as Linphone send them.
+//! * [`security`]: the security state a user sees (`Connecting` → `Secure` → `Verified`, or
+//!   `Insecure` only when asked for) and the media gate that keeps clear media off the wire.
+//!
+//! The `Call` itself lands once the ZRTP, SRTP, media and SIP engines have settled their APIs.
+
+pub mod demux;
+pub mod security;
+pub mod stun;
