@@ -417,3 +417,59 @@ impl<T: Packet> Netem<T> {
         self.queue.peek().map(|s| s.at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Bandwidth;
+
+    /// A typed packet: the emulator only needs its size and a way to copy it.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Frame {
+        id: u32,
+        size: usize,
+    }
+
+    impl Packet for Frame {
+        fn wire_len(&self) -> usize {
+            self.size
+        }
+    }
+
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "test code needs one base Instant"
+    )]
+    fn base() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn typed_packets_go_through_the_bandwidth_cap_by_size() {
+        let bw = Bandwidth::new(8_000).max_queue_delay(Duration::from_secs(10));
+        let mut netem: Netem<Frame> = Netem::new(NetemConfig::new().bandwidth(bw), 1);
+        let t = base();
+        netem.send(t, Frame { id: 1, size: 10 }); // 80 bits at 8 kbit/s: 10 ms
+        netem.send(t, Frame { id: 2, size: 20 }); // then 20 ms more
+        assert_eq!(netem.poll_timeout(), Some(t + Duration::from_millis(10)));
+        assert_eq!(netem.poll_receive(t + Duration::from_millis(9)), None);
+        let at = t + Duration::from_millis(30);
+        assert_eq!(netem.poll_receive(at), Some(Frame { id: 1, size: 10 }));
+        assert_eq!(netem.poll_receive(at), Some(Frame { id: 2, size: 20 }));
+        assert_eq!(netem.stats().bytes_delivered, 30);
+    }
+
+    #[test]
+    fn set_config_models_an_outage_without_touching_packets_in_flight() {
+        let delay = Duration::from_millis(50);
+        let mut netem: Netem = Netem::new(NetemConfig::new().delay(delay), 2);
+        let t = base();
+        netem.send(t, vec![1]);
+        netem.set_config(NetemConfig::new().loss(1.0));
+        netem.send(t, vec![2]);
+        assert_eq!(netem.stats().lost_random, 1);
+        assert_eq!(netem.poll_receive(t + delay), Some(vec![1]));
+        assert_eq!(netem.in_flight(), 0);
+        assert_eq!(netem.poll_timeout(), None);
+    }
+}
