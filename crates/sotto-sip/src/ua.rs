@@ -1,0 +1,4 @@
+//! wip
+/// x
+#[derive(Debug)]
+pub struct UserAgent;
