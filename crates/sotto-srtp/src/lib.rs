@@ -3,3 +3,35 @@
 //! Owns the SRTP/SRTCP cryptographic contexts: key derivation (RFC 3711 §4.3), AES-CM with
 //! HMAC-SHA1 (RFC 3711, RFC 6188 for 256-bit keys), AEAD AES-GCM (RFC 7714), rollover counter
 //! estimation, the replay window, protect/unprotect in caller-owned buffers. Sans-IO.
+//!
+//! One [`SrtpContext`] per master key and direction. It tracks any number of SSRCs (each with
+//! its own ROC, SRTCP index and replay windows); what to do with an SSRC never seen before is
+//! the [`UnknownSsrc`] policy. Protect and unprotect work in place in the caller's buffer:
+//!
+//! - [`SrtpContext::protect_rtp`]`(buf, len)` encrypts `buf[..len]` and appends the tag (and
+//!   MKI) — `buf` must have [`SrtpContext::srtp_overhead`] spare octets.
+//! - [`SrtpContext::unprotect_rtp`]`(buf)` checks replay, then the tag, then decrypts, and
+//!   returns the RTP length. On any error the context is unchanged.
+//!
+//! The same pair exists for SRTCP. Errors say what happened ([`Error`], with [`Fault`]) but a
+//! failed authentication carries no detail.
+//!
+//! Secrets: AES key schedules zeroize on drop (`aes` with `zeroize`), session salts and derived
+//! key material are `Zeroizing`. The keyed HMAC-SHA1 state (`hmac` crate) has no zeroize
+//! support; it holds the SHA-1 states after the ipad/opad blocks, not the key itself.
+
+mod cipher;
+mod context;
+mod error;
+mod header;
+pub mod kdf;
+mod profile;
+mod replay;
+
+pub use context::{Config, SrtpContext, UnknownSsrc};
+pub use error::{Error, Fault, Result};
+pub use header::{RtcpHeaderView, RtpHeaderView};
+pub use profile::Profile;
+
+#[cfg(test)]
+mod vectors;

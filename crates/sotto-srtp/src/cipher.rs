@@ -1,0 +1,257 @@
+//! The per-context cryptographic transforms with pre-expanded keys (the hot path).
+//!
+//! AES-CM + HMAC-SHA1 (RFC 3711 §4.1.1, §4.2.1) and AES-GCM (RFC 7714). RustCrypto is used
+//! directly here rather than through `sotto_proto`'s boxed provider traits: the AES key schedule
+//! is expanded once per context, the HMAC inner and outer SHA-1 states are computed once (a
+//! per-packet clone of `Hmac<Sha1>` copies them on the stack), and nothing is allocated per
+//! packet. `aes` uses AES-NI, `sha1` SHA-NI and `aes-gcm` PCLMULQDQ when the CPU has them.
+
+use aes::{Aes128, Aes256};
+use aes_gcm::{AeadInPlace, Aes128Gcm, Aes256Gcm};
+use cipher::{InnerIvInit, KeyInit, StreamCipher};
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::kdf::{Label, derive};
+use crate::profile::Profile;
+
+/// AES-CTR (128-bit big-endian counter) over a borrowed, already expanded key.
+type CtrRef<'a, C> = cipher::StreamCipherCoreWrapper<ctr::CtrCore<&'a C, ctr::flavors::Ctr128BE>>;
+
+/// An expanded AES key used in counter mode.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per context; inline keys save an indirection per packet"
+)]
+pub(crate) enum CtrKey {
+    A128(Aes128),
+    A256(Aes256),
+}
+
+impl CtrKey {
+    pub(crate) fn new(key: &[u8]) -> Result<Self> {
+        match key.len() {
+            16 => Aes128::new_from_slice(key).map(Self::A128),
+            32 => Aes256::new_from_slice(key).map(Self::A256),
+            _ => return Err(Error::InvalidKey("AES key must be 16 or 32 octets")),
+        }
+        .map_err(|_| Error::InvalidKey("AES key"))
+    }
+
+    /// XORs the AES-CM keystream starting at counter block `iv` into `data`.
+    #[inline]
+    pub(crate) fn apply(&self, iv: &[u8; 16], data: &mut [u8]) {
+        match self {
+            Self::A128(k) => {
+                CtrRef::<Aes128>::from_core(ctr::CtrCore::inner_iv_init(k, iv.into()))
+                    .apply_keystream(data);
+            }
+            Self::A256(k) => {
+                CtrRef::<Aes256>::from_core(ctr::CtrCore::inner_iv_init(k, iv.into()))
+                    .apply_keystream(data);
+            }
+        }
+    }
+}
+
+/// AES-CM IV (RFC 3711 §4.1.1): `(k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16)`.
+#[inline]
+pub(crate) fn srtp_cm_iv(salt: &[u8; 14], ssrc: u32, index: u64) -> [u8; 16] {
+    let mut iv = [0u8; 16];
+    let (head, _) = iv.split_at_mut(14);
+    head.copy_from_slice(salt);
+    let s = ssrc.to_be_bytes();
+    let i = index.to_be_bytes();
+    for (d, x) in iv.iter_mut().skip(4).zip(s) {
+        *d ^= x;
+    }
+    for (d, x) in iv.iter_mut().skip(8).zip(i.iter().skip(2)) {
+        *d ^= *x;
+    }
+    iv
+}
+
+/// AES-GCM IV for SRTP (RFC 7714 §8.1): `(00 00 || SSRC || ROC || SEQ) XOR salt`.
+#[inline]
+pub(crate) fn srtp_gcm_iv(salt: &[u8; 12], ssrc: u32, index: u64) -> [u8; 12] {
+    let mut iv = *salt;
+    let s = ssrc.to_be_bytes();
+    let i = index.to_be_bytes(); // ROC || SEQ are the low 48 bits
+    for (d, x) in iv.iter_mut().skip(2).zip(s) {
+        *d ^= x;
+    }
+    for (d, x) in iv.iter_mut().skip(6).zip(i.iter().skip(2)) {
+        *d ^= *x;
+    }
+    iv
+}
+
+/// AES-GCM IV for SRTCP (RFC 7714 §9.1): `(00 00 || SSRC || 00 00 || 0 || index) XOR salt`.
+#[inline]
+pub(crate) fn srtcp_gcm_iv(salt: &[u8; 12], ssrc: u32, index: u32) -> [u8; 12] {
+    let mut iv = *salt;
+    let s = ssrc.to_be_bytes();
+    let i = (index & 0x7FFF_FFFF).to_be_bytes();
+    for (d, x) in iv.iter_mut().skip(2).zip(s) {
+        *d ^= x;
+    }
+    for (d, x) in iv.iter_mut().skip(8).zip(i) {
+        *d ^= x;
+    }
+    iv
+}
+
+/// AES-CM + HMAC-SHA1 session keys for one of SRTP or SRTCP.
+pub(crate) struct CmKeys {
+    ctr: CtrKey,
+    salt: Zeroizing<[u8; 14]>,
+    mac: Hmac<Sha1>,
+}
+
+impl CmKeys {
+    #[inline]
+    pub(crate) fn keystream(&self, iv_ssrc: u32, index: u64, data: &mut [u8]) {
+        let mut iv = srtp_cm_iv(&self.salt, iv_ssrc, index);
+        self.ctr.apply(&iv, data);
+        iv.zeroize();
+    }
+
+    /// A copy of the keyed HMAC-SHA1 state (inner and outer pads already absorbed).
+    #[inline]
+    pub(crate) fn mac_clone(&self) -> Hmac<Sha1> {
+        self.mac.clone()
+    }
+}
+
+/// The expanded AES-GCM key.
+pub(crate) enum GcmCipher {
+    A128(Box<Aes128Gcm>),
+    A256(Box<Aes256Gcm>),
+}
+
+/// AES-GCM session keys for one of SRTP or SRTCP.
+pub(crate) struct GcmKeys {
+    aead: GcmCipher,
+    pub(crate) salt: Zeroizing<[u8; 12]>,
+}
+
+impl GcmKeys {
+    /// Encrypts `data` in place and writes the 16-octet tag into `tag`.
+    #[inline]
+    pub(crate) fn seal(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &mut [u8]) {
+        let nonce = aes_gcm::Nonce::from_slice(iv);
+        let t = match &self.aead {
+            GcmCipher::A128(c) => c.encrypt_in_place_detached(nonce, aad, data),
+            GcmCipher::A256(c) => c.encrypt_in_place_detached(nonce, aad, data),
+        };
+        // Encryption only fails for inputs over 2^36 octets, which a datagram cannot reach.
+        if let Ok(t) = t {
+            for (d, s) in tag.iter_mut().zip(t) {
+                *d = s;
+            }
+        }
+    }
+
+    /// Checks the tag and only then decrypts `data` in place.
+    #[inline]
+    pub(crate) fn open(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
+        let nonce = aes_gcm::Nonce::from_slice(iv);
+        if tag.len() != 16 {
+            return false;
+        }
+        let tag = aes_gcm::Tag::from_slice(tag);
+        match &self.aead {
+            GcmCipher::A128(c) => c.decrypt_in_place_detached(nonce, aad, data, tag).is_ok(),
+            GcmCipher::A256(c) => c.decrypt_in_place_detached(nonce, aad, data, tag).is_ok(),
+        }
+    }
+}
+
+/// The session transform of one direction-independent stream kind (SRTP or SRTCP).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per context; inline keys save an indirection per packet"
+)]
+pub(crate) enum Transform {
+    Cm(CmKeys),
+    Gcm(GcmKeys),
+}
+
+impl Transform {
+    /// Derives the SRTP (`rtcp == false`) or SRTCP session keys for `r = index DIV kdr`.
+    pub(crate) fn derive(
+        profile: Profile,
+        master_key: &[u8],
+        master_salt: &[u8],
+        rtcp: bool,
+        r: u64,
+    ) -> Result<Self> {
+        if master_key.len() != profile.key_len() {
+            return Err(Error::InvalidKey(
+                "master key length does not match the profile",
+            ));
+        }
+        if master_salt.len() != profile.salt_len() {
+            return Err(Error::InvalidKey(
+                "master salt length does not match the profile",
+            ));
+        }
+        let (le, la, ls) = if rtcp {
+            (
+                Label::RtcpEncryption,
+                Label::RtcpAuthentication,
+                Label::RtcpSalt,
+            )
+        } else {
+            (
+                Label::RtpEncryption,
+                Label::RtpAuthentication,
+                Label::RtpSalt,
+            )
+        };
+        let mut enc = Zeroizing::new([0u8; 32]);
+        let enc = enc
+            .get_mut(..profile.key_len())
+            .ok_or(Error::InvalidKey("key length"))?;
+        derive(master_key, master_salt, le, r, enc)?;
+        if profile.is_aead() {
+            let mut salt = Zeroizing::new([0u8; 12]);
+            derive(master_key, master_salt, ls, r, salt.as_mut_slice())?;
+            Ok(Self::Gcm(GcmKeys::new(enc, salt)?))
+        } else {
+            let mut salt = Zeroizing::new([0u8; 14]);
+            derive(master_key, master_salt, ls, r, salt.as_mut_slice())?;
+            let mut auth = Zeroizing::new([0u8; 20]);
+            derive(master_key, master_salt, la, r, auth.as_mut_slice())?;
+            Ok(Self::Cm(CmKeys::new(enc, salt, auth.as_slice())?))
+        }
+    }
+}
+
+impl CmKeys {
+    pub(crate) fn new(enc: &[u8], salt: Zeroizing<[u8; 14]>, auth: &[u8]) -> Result<Self> {
+        Ok(Self {
+            ctr: CtrKey::new(enc)?,
+            salt,
+            mac: <Hmac<Sha1> as Mac>::new_from_slice(auth)
+                .map_err(|_| Error::InvalidKey("HMAC key"))?,
+        })
+    }
+}
+
+impl GcmKeys {
+    pub(crate) fn new(enc: &[u8], salt: Zeroizing<[u8; 12]>) -> Result<Self> {
+        let aead = match enc.len() {
+            16 => GcmCipher::A128(Box::new(
+                Aes128Gcm::new_from_slice(enc).map_err(|_| Error::InvalidKey("AES-GCM key"))?,
+            )),
+            32 => GcmCipher::A256(Box::new(
+                Aes256Gcm::new_from_slice(enc).map_err(|_| Error::InvalidKey("AES-GCM key"))?,
+            )),
+            _ => return Err(Error::InvalidKey("AES-GCM key must be 16 or 32 octets")),
+        };
+        Ok(Self { aead, salt })
+    }
+}
