@@ -274,6 +274,12 @@ impl Store {
     fn migrate(&mut self) -> Result<()> {
         let location = self.location.clone();
         let db = |e| StoreError::from_db(&location, e);
+        // Up to date (the common case): no write lock needed, so opening never waits for
+        // another handle's writes.
+        let header = read_header(&self.conn).map_err(db)?;
+        if check_header(&location, &header)? == schema::latest() {
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -330,20 +330,25 @@ fn forget_deletes_the_row_and_its_secrets() {
     assert!(store.peer(&a).unwrap().is_none());
     assert!(store.load(&a).unwrap().is_none());
     assert!(store.peer(&b).unwrap().is_some());
-    drop(store);
 
-    // secure_delete + WAL truncation: the forgotten secret's bytes are nowhere in the files.
+    // secure_delete + WAL truncation: the forgotten secret's bytes are nowhere in the files,
+    // neither while the store is open (database, -wal, -shm) nor after it is closed.
     let needle = [0x5a_u8; 32];
-    for f in common::list_dir(path.parent().unwrap()) {
-        if f.is_file() {
-            let bytes = std::fs::read(&f).unwrap();
-            assert!(
-                !bytes.windows(32).any(|w| w == needle),
-                "forgotten secret still in {}",
-                f.display()
-            );
+    let assert_gone = || {
+        for f in common::list_dir(path.parent().unwrap()) {
+            if f.is_file() {
+                let bytes = std::fs::read(&f).unwrap();
+                assert!(
+                    !bytes.windows(32).any(|w| w == needle),
+                    "forgotten secret still in {}",
+                    f.display()
+                );
+            }
         }
-    }
+    };
+    assert_gone();
+    drop(store);
+    assert_gone();
     let mut store = Store::open(&path).unwrap();
     assert!(store.peer(&a).unwrap().is_none());
     assert_eq!(store.forget_all().unwrap(), 1);
