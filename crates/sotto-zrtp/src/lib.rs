@@ -14,3 +14,14 @@ pub mod packet;
 pub use cache::{
     CacheEntry, CacheError, Expiry, MemoryCache, RetainedSecret, SharedCache, ZidCache,
 };
+pub mod error;
+pub mod kdf;
+pub mod sas;
+pub mod session;
+
+pub use algo::{AlgoPrefs, AuthTag, CipherAlgo, HashAlgo, KeyAgreement, SasType, Suite};
+pub use error::{Error, FailureReason};
+pub use session::{
+    CacheStatus, Config, Event, Exporter, Input, MultistreamKey, Output, Role, RoleSetting,
+    SecureInfo, SrtpKeys, StreamMode, ZrtpSession,
+};
