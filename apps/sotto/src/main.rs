@@ -17,6 +17,13 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "sotto", version, about, long_about = None)]
 struct Cli {
+    /// Where sotto keeps its identity and ZID cache (default: $SOTTO_DATA_DIR, else
+    /// $XDG_DATA_HOME/sotto, else ~/.local/share/sotto).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Write nothing to disk: identity and cache live in memory for this run only.
+    #[arg(long, global = true)]
+    ephemeral: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,22 +44,25 @@ enum Command {
         /// Make a new identity (the old ZID is forgotten; peers will see a key change).
         #[arg(long)]
         new: bool,
+        /// Do not ask for confirmation of --new.
+        #[arg(long, requires = "new")]
+        yes: bool,
     },
     /// List known peers with their verification state.
     Contacts,
     /// Mark a peer as verified.
     Verify {
-        /// Peer name or ZID.
+        /// Peer name or ZID (a unique prefix is enough).
         peer: String,
     },
     /// Clear a peer's verified flag.
     Unverify {
-        /// Peer name or ZID.
+        /// Peer name or ZID (a unique prefix is enough).
         peer: String,
     },
     /// Forget everything about a peer.
     Forget {
-        /// Peer name or ZID.
+        /// Peer name or ZID (a unique prefix is enough).
         peer: String,
     },
     /// Private messages (OTR over XMPP).
@@ -85,16 +95,26 @@ fn init_logging() {
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
+    let store = cmd::StoreOptions {
+        data_dir: cli.data_dir.clone(),
+        ephemeral: cli.ephemeral,
+    };
     let result = match cli.command {
         Command::Demo => cmd::demo(),
         Command::Diag { what } => cmd::diag(what),
         Command::Bench { what } => cmd::bench(what),
         Command::Call { .. } => cmd::not_yet("call", "placing calls (SIP + ZRTP + SRTP)"),
         Command::Listen => cmd::not_yet("listen", "answering calls"),
-        Command::Id { .. } => cmd::not_yet("id", "identity management"),
-        Command::Contacts => cmd::not_yet("contacts", "the contact list"),
-        Command::Verify { .. } | Command::Unverify { .. } | Command::Forget { .. } => {
-            cmd::not_yet("verify/unverify/forget", "peer verification records")
+        Command::Id { new, yes } => cmd::identity::id(&store, new, yes),
+        Command::Contacts => cmd::identity::contacts(&store),
+        Command::Verify { peer } => {
+            cmd::identity::peer_action(&store, &peer, cmd::PeerAction::Verify)
+        }
+        Command::Unverify { peer } => {
+            cmd::identity::peer_action(&store, &peer, cmd::PeerAction::Unverify)
+        }
+        Command::Forget { peer } => {
+            cmd::identity::peer_action(&store, &peer, cmd::PeerAction::Forget)
         }
         Command::Chat { .. } => cmd::not_yet("chat", "OTR private messages over XMPP"),
     };

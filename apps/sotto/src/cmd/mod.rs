@@ -1,6 +1,9 @@
 //! Subcommand implementations.
 
+pub(crate) mod identity;
 mod srtp;
+
+pub(crate) use identity::{PeerAction, StoreOptions};
 
 pub(crate) use srtp::{BenchCommand, DiagCommand, bench, diag};
 
@@ -11,7 +14,9 @@ const NOT_YET: u8 = 3;
 
 /// Reports honestly that a subcommand is not implemented yet.
 pub(crate) fn not_yet(name: &str, what: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("sotto {name}: not yet implemented ({what} is still being built; see README.md, \"Status\").");
+    eprintln!(
+        "sotto {name}: not yet implemented ({what} is still being built; see README.md, \"Status\")."
+    );
     Ok(ExitCode::from(NOT_YET))
 }
 
@@ -24,6 +29,8 @@ pub(crate) fn demo() -> anyhow::Result<ExitCode> {
          a summary: time to secure, the SAS on both sides, algorithms, packets and bytes, and proof\n\
          that no clear media was sent."
     );
-    eprintln!("sotto demo: not yet implemented: the call engine (SIP, ZRTP, SRTP, media) is still being built.");
+    eprintln!(
+        "sotto demo: not yet implemented: the call engine (SIP, ZRTP, SRTP, media) is still being built."
+    );
     Ok(ExitCode::from(NOT_YET))
 }
