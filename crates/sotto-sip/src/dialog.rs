@@ -173,9 +173,10 @@ impl Dialog {
             self.remote_seq = Some(cseq.seq);
         }
         if req.method == Method::Invite
-            && let Some(c) = req.headers.contact()? {
-                self.remote_target = c.uri;
-            }
+            && let Some(c) = req.headers.contact()?
+        {
+            self.remote_target = c.uri;
+        }
         Ok(())
     }
 

@@ -603,20 +603,21 @@ impl UserAgent {
                 .cseq()
                 .is_ok_and(|c| c.method == Method::Invite);
         if is_invite_2xx
-            && let (Some(id), Ok(cseq)) = (Dialog::id_of_response(&resp), resp.headers.cseq()) {
-                let found = self
-                    .legs
-                    .iter()
-                    .find(|l| l.dialog.as_ref().is_some_and(|d| d.id == id));
-                if let Some((ack, peer)) = found.and_then(|l| {
-                    let (seq, ack) = l.last_ack.as_ref()?;
-                    let d = l.dialog.as_ref()?;
-                    (*seq == cseq.seq).then(|| (ack.clone(), target_addr(&d.remote_target, l.peer)))
-                }) {
-                    self.transmit(peer, &Message::Request(ack));
-                    return;
-                }
+            && let (Some(id), Ok(cseq)) = (Dialog::id_of_response(&resp), resp.headers.cseq())
+        {
+            let found = self
+                .legs
+                .iter()
+                .find(|l| l.dialog.as_ref().is_some_and(|d| d.id == id));
+            if let Some((ack, peer)) = found.and_then(|l| {
+                let (seq, ack) = l.last_ack.as_ref()?;
+                let d = l.dialog.as_ref()?;
+                (*seq == cseq.seq).then(|| (ack.clone(), target_addr(&d.remote_target, l.peer)))
+            }) {
+                self.transmit(peer, &Message::Request(ack));
+                return;
             }
+        }
         self.emit(UaEvent::Dropped {
             reason: "response matches no transaction",
         });
@@ -1028,13 +1029,14 @@ impl UserAgent {
             Method::Invite => self.on_invite_response(now, idx, request, resp),
             Method::Bye if resp.status >= 200 => {
                 if let Some(leg) = self.legs.get_mut(idx)
-                    && leg.state != LegState::Ended {
-                        leg.state = LegState::Ended;
-                        self.emit(UaEvent::Ended {
-                            call: h,
-                            reason: EndReason::LocalHangup,
-                        });
-                    }
+                    && leg.state != LegState::Ended
+                {
+                    leg.state = LegState::Ended;
+                    self.emit(UaEvent::Ended {
+                        call: h,
+                        reason: EndReason::LocalHangup,
+                    });
+                }
             }
             _ => {}
         }

@@ -1,4 +1,7 @@
-#![allow(clippy::disallowed_methods, reason = "one real Instant as the origin of the virtual clock")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "one real Instant as the origin of the virtual clock"
+)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
