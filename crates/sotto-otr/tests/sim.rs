@@ -1,0 +1,379 @@
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test picks the virtual clock origin with Instant::now"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "test code"
+)]
+//! Two sotto OTR engines talking in-process.
+
+use rand::{RngCore, SeedableRng};
+use sotto_otr::{
+    Config, Event, InstanceTag, KnownPeer, LongTermKey, OtrError, OtrState, Output, Session,
+    SmpOutcome,
+};
+use sotto_proto::crypto::Random;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+struct Rng(rand_chacha::ChaCha20Rng);
+impl Random for Rng {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0.fill_bytes(buf);
+    }
+}
+fn rng(seed: u64) -> Rng {
+    Rng(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+}
+
+fn keys() -> &'static [Arc<LongTermKey>; 3] {
+    static K: OnceLock<[Arc<LongTermKey>; 3]> = OnceLock::new();
+    K.get_or_init(|| {
+        let mut r = rng(1);
+        [
+            Arc::new(LongTermKey::generate(&mut r)),
+            Arc::new(LongTermKey::generate(&mut r)),
+            Arc::new(LongTermKey::generate(&mut r)),
+        ]
+    })
+}
+
+struct Peer {
+    s: Session,
+    events: Vec<Event>,
+    net: Vec<String>,
+}
+
+impl Peer {
+    fn new(cfg: Config, key: usize, r: &mut Rng) -> Self {
+        Self {
+            s: Session::new(cfg, keys()[key].clone(), InstanceTag::random(r)),
+            events: Vec::new(),
+            net: Vec::new(),
+        }
+    }
+    fn drain(&mut self) {
+        while let Some(o) = self.s.poll_output() {
+            match o {
+                Output::SendToNetwork(t) => self.net.push(t),
+                Output::Event(e) => self.events.push(e),
+            }
+        }
+    }
+    fn texts(&mut self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        self.events.retain(|e| match e {
+            Event::DisplayMessage { text, encrypted } => {
+                out.push((text.clone(), *encrypted));
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+}
+
+/// Deliver everything until both are quiet; returns all wire messages seen.
+fn pump(a: &mut Peer, b: &mut Peer, r: &mut Rng) -> Vec<String> {
+    let now = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        a.drain();
+        b.drain();
+        if a.net.is_empty() && b.net.is_empty() {
+            return seen;
+        }
+        for m in std::mem::take(&mut a.net) {
+            seen.push(m.clone());
+            let _ = b.s.handle_incoming(now, &m, r);
+            b.drain();
+        }
+        for m in std::mem::take(&mut b.net) {
+            seen.push(m.clone());
+            let _ = a.s.handle_incoming(now, &m, r);
+            a.drain();
+        }
+    }
+}
+
+fn connected(cfg_a: Config, cfg_b: Config, seed: u64) -> (Peer, Peer, Rng) {
+    let mut r = rng(seed);
+    let mut a = Peer::new(cfg_a, 0, &mut r);
+    let mut b = Peer::new(cfg_b, 1, &mut r);
+    a.s.start();
+    pump(&mut a, &mut b, &mut r);
+    assert_eq!(a.s.state(), OtrState::Unverified);
+    assert_eq!(b.s.state(), OtrState::Unverified);
+    (a, b, r)
+}
+
+#[test]
+fn ake_v3_and_messages_both_ways_with_rotation() {
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 2);
+    assert_eq!(a.s.version(), Some(3));
+    assert_eq!(a.s.their_fingerprint(), Some(keys()[1].fingerprint()));
+    assert_eq!(b.s.their_fingerprint(), Some(keys()[0].fingerprint()));
+    let now = Instant::now();
+    for i in 0..30 {
+        let msg = format!("message {i} from a: ünïcødé ✓");
+        a.s.send(now, &msg, &mut r).unwrap();
+        a.drain();
+        let wire: Vec<String> = a.net.clone();
+        assert!(
+            wire.iter()
+                .all(|w| w.starts_with("?OTR:") && !w.contains("message"))
+        );
+        pump(&mut a, &mut b, &mut r);
+        assert_eq!(b.texts(), vec![(msg, true)]);
+        if i % 3 != 0 {
+            let reply = format!("reply {i}");
+            b.s.send(now, &reply, &mut r).unwrap();
+            pump(&mut a, &mut b, &mut r);
+            assert_eq!(a.texts(), vec![(reply, true)]);
+        }
+    }
+}
+
+#[test]
+fn v2_only_peer() {
+    let v2 = Config {
+        allow_v3: false,
+        ..Config::default()
+    };
+    let (mut a, mut b, mut r) = connected(Config::default(), v2, 3);
+    assert_eq!(a.s.version(), Some(2));
+    let now = Instant::now();
+    a.s.send(now, "hello v2", &mut r).unwrap();
+    pump(&mut a, &mut b, &mut r);
+    assert_eq!(b.texts(), vec![("hello v2".to_owned(), true)]);
+}
+
+#[test]
+fn fragmentation_both_versions() {
+    for (v3, seed) in [(true, 4), (false, 5)] {
+        let cfg = Config {
+            allow_v3: v3,
+            max_fragment_size: Some(140),
+            ..Config::default()
+        };
+        let (mut a, mut b, mut r) = connected(cfg.clone(), cfg, seed);
+        let long: String = "0123456789 ünïcødé ".repeat(60);
+        a.s.send(Instant::now(), &long, &mut r).unwrap();
+        a.drain();
+        assert!(a.net.len() > 5);
+        assert!(a.net.iter().all(|f| f.len() <= 140));
+        let prefix = if v3 { "?OTR|" } else { "?OTR," };
+        assert!(a.net.iter().all(|f| f.starts_with(prefix)));
+        pump(&mut a, &mut b, &mut r);
+        assert_eq!(b.texts(), vec![(long, true)]);
+    }
+}
+
+fn run_smp(question: Option<&str>, sa: &[u8], sb: &[u8], seed: u64) -> (Peer, Peer) {
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), seed);
+    a.s.start_smp(question, sa, &mut r).unwrap();
+    pump(&mut a, &mut b, &mut r);
+    let q = b.events.iter().find_map(|e| match e {
+        Event::SmpRequest { question } => Some(question.clone()),
+        _ => None,
+    });
+    assert_eq!(q, Some(question.map(str::to_owned)));
+    b.s.respond_smp(sb, &mut r).unwrap();
+    pump(&mut a, &mut b, &mut r);
+    (a, b)
+}
+
+fn smp_outcome(p: &Peer) -> Option<SmpOutcome> {
+    p.events.iter().find_map(|e| match e {
+        Event::SmpResult(o) => Some(*o),
+        _ => None,
+    })
+}
+
+#[test]
+fn smp_right_and_wrong_secret() {
+    let (a, b) = run_smp(None, b"blue", b"blue", 6);
+    assert_eq!(smp_outcome(&a), Some(SmpOutcome::Succeeded));
+    assert_eq!(smp_outcome(&b), Some(SmpOutcome::Succeeded));
+    assert_eq!(a.s.state(), OtrState::Private);
+    assert_eq!(b.s.state(), OtrState::Private);
+
+    let (a, b) = run_smp(Some("colour of the door?"), b"blue", b"green", 7);
+    assert_eq!(smp_outcome(&a), Some(SmpOutcome::Failed));
+    assert_eq!(smp_outcome(&b), Some(SmpOutcome::Failed));
+    assert_eq!(a.s.state(), OtrState::Unverified);
+
+    let (a, b) = run_smp(Some("colour?"), b"blue", b"blue", 8);
+    assert_eq!(smp_outcome(&a), Some(SmpOutcome::Succeeded));
+    assert_eq!(smp_outcome(&b), Some(SmpOutcome::Succeeded));
+}
+
+#[test]
+fn smp_abort_at_final_step_is_failure() {
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 9);
+    let now = Instant::now();
+    a.s.start_smp(None, b"x", &mut r).unwrap();
+    pump(&mut a, &mut b, &mut r);
+    b.s.respond_smp(b"x", &mut r).unwrap();
+    b.drain();
+    let m2 = b.net.remove(0);
+    a.s.handle_incoming(now, &m2, &mut r).unwrap();
+    a.drain();
+    // Drop SMP3 on the floor; Bob aborts instead of answering.
+    a.net.clear();
+    b.s.abort_smp(&mut r).unwrap();
+    pump(&mut a, &mut b, &mut r);
+    assert_eq!(smp_outcome(&a), Some(SmpOutcome::Failed));
+    assert_eq!(a.s.state(), OtrState::Unverified);
+}
+
+#[test]
+fn tampered_mac_and_replay_rejected() {
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 10);
+    let now = Instant::now();
+    a.s.send(now, "first", &mut r).unwrap();
+    a.drain();
+    let wire = a.net.remove(0);
+    // Flip one bit of the ciphertext inside the base64.
+    use base64::Engine as _;
+    let b64 = &wire[5..wire.len() - 1];
+    let mut bin = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let ct_pos = bin.len() - 20 - 4 - 1; // last ciphertext byte (no revealed keys yet)
+    bin[ct_pos] ^= 1;
+    let tampered = format!(
+        "?OTR:{}.",
+        base64::engine::general_purpose::STANDARD.encode(&bin)
+    );
+    assert_eq!(
+        b.s.handle_incoming(now, &tampered, &mut r),
+        Err(OtrError::Crypto)
+    );
+    b.drain();
+    assert!(b.texts().is_empty());
+    assert!(
+        b.events
+            .iter()
+            .any(|e| matches!(e, Event::UnreadableMessage))
+    );
+    // The genuine one is accepted once ...
+    b.s.handle_incoming(now, &wire, &mut r).unwrap();
+    b.drain();
+    assert_eq!(b.texts(), vec![("first".to_owned(), true)]);
+    // ... and rejected when replayed.
+    assert!(b.s.handle_incoming(now, &wire, &mut r).is_err());
+    b.drain();
+    assert!(b.texts().is_empty());
+}
+
+#[test]
+fn fingerprint_change_is_loud_and_clears_verified() {
+    let mut r = rng(11);
+    let mut a = Peer::new(Config::default(), 0, &mut r);
+    let mut b = Peer::new(Config::default(), 1, &mut r);
+    a.s.set_known_peer(Some(KnownPeer {
+        fingerprint: keys()[1].fingerprint(),
+        verified: true,
+    }));
+    a.s.start();
+    pump(&mut a, &mut b, &mut r);
+    assert_eq!(a.s.state(), OtrState::Private);
+    assert!(
+        a.events
+            .iter()
+            .any(|e| matches!(e, Event::FingerprintSeen { known: true, .. }))
+    );
+    // "Bob" comes back with another key.
+    let mut a2 = Peer::new(Config::default(), 0, &mut r);
+    a2.s.set_known_peer(Some(KnownPeer {
+        fingerprint: keys()[1].fingerprint(),
+        verified: true,
+    }));
+    let mut mallory = Peer::new(Config::default(), 2, &mut r);
+    a2.s.start();
+    pump(&mut a2, &mut mallory, &mut r);
+    assert_eq!(a2.s.state(), OtrState::Unverified);
+    let changed = a2.events.iter().find_map(|e| match e {
+        Event::FingerprintChanged { old, new } => Some((*old, *new)),
+        _ => None,
+    });
+    assert_eq!(
+        changed,
+        Some((keys()[1].fingerprint(), keys()[2].fingerprint()))
+    );
+}
+
+#[test]
+fn end_session_finishes_peer() {
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 12);
+    a.s.end(&mut r).unwrap();
+    pump(&mut a, &mut b, &mut r);
+    assert_eq!(a.s.state(), OtrState::NotPrivate);
+    assert_eq!(b.s.state(), OtrState::Finished);
+    assert!(b.s.send(Instant::now(), "leak?", &mut r).is_err());
+    b.s.end(&mut r).unwrap();
+    assert_eq!(b.s.state(), OtrState::NotPrivate);
+}
+
+#[test]
+fn extra_symmetric_key_agrees() {
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 13);
+    let k = a.s.use_extra_symmetric_key(7, b"file", &mut r).unwrap();
+    pump(&mut a, &mut b, &mut r);
+    let got = b.events.iter().find_map(|e| match e {
+        Event::ExtraSymmetricKey {
+            key,
+            use_id,
+            use_data,
+        } => Some((key.clone_secret(), *use_id, use_data.clone())),
+        _ => None,
+    });
+    let (kb, id, data) = got.unwrap();
+    assert_eq!(kb.expose(), k.expose());
+    assert_eq!((id, data.as_slice()), (7, &b"file"[..]));
+}
+
+#[test]
+fn whitespace_tag_starts_ake_and_require_encryption_queues() {
+    let mut r = rng(14);
+    let cfg_a = Config {
+        send_whitespace_tag: true,
+        ..Config::default()
+    };
+    let mut a = Peer::new(cfg_a, 0, &mut r);
+    let mut b = Peer::new(
+        Config {
+            require_encryption: true,
+            ..Config::default()
+        },
+        1,
+        &mut r,
+    );
+    a.s.send(Instant::now(), "hi, tagged", &mut r).unwrap();
+    pump(&mut a, &mut b, &mut r);
+    assert_eq!(b.texts(), vec![("hi, tagged".to_owned(), false)]);
+    assert_eq!(a.s.state(), OtrState::Unverified);
+    // B's queued message goes out only encrypted.
+    let mut c = Peer::new(Config::default(), 0, &mut r);
+    b.s.end(&mut r).unwrap();
+    let mut b2 = Peer::new(
+        Config {
+            require_encryption: true,
+            ..Config::default()
+        },
+        1,
+        &mut r,
+    );
+    b2.s.send(Instant::now(), "secret plans", &mut r).unwrap();
+    let seen = pump(&mut b2, &mut c, &mut r);
+    assert!(seen.iter().all(|m| !m.contains("secret plans")));
+    assert_eq!(c.texts(), vec![("secret plans".to_owned(), true)]);
+}
