@@ -225,9 +225,10 @@ impl Registration {
     /// Drives timers (retransmissions and the refresh).
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(tx) = self.tx.as_mut()
-            && tx.poll_timeout().is_some_and(|t| now >= t) {
-                tx.handle_timeout(now);
-            }
+            && tx.poll_timeout().is_some_and(|t| now >= t)
+        {
+            tx.handle_timeout(now);
+        }
         self.pump(now);
         if self.refresh_at.is_some_and(|t| now >= t) {
             self.refresh_at = None;
