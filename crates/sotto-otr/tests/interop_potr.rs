@@ -1,0 +1,421 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "test code"
+)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test picks the clock origin with Instant::now"
+)]
+//! Interop with an independent OTR implementation: python-potr (OTR v2), driven through
+//! `tests/py/potr_peer.py` over stdin/stdout, one JSON line per network message or command.
+//!
+//! Needs `python3` with the PyPI packages `python-potr` (installed with `--no-deps`, its
+//! `pycrypto` dependency no longer builds) and `pycryptodome`. Run with
+//! `cargo test -p sotto-otr --test interop_potr -- --ignored`.
+
+use rand::{RngCore, SeedableRng};
+use serde_json::{Value, json};
+use sotto_otr::{Config, Event, InstanceTag, LongTermKey, OtrState, Output, Session, SmpOutcome};
+use sotto_proto::crypto::Random;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+struct Rng(rand_chacha::ChaCha20Rng);
+impl Random for Rng {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0.fill_bytes(buf);
+    }
+}
+
+fn key() -> Arc<LongTermKey> {
+    static K: OnceLock<Arc<LongTermKey>> = OnceLock::new();
+    K.get_or_init(|| {
+        let mut r = Rng(rand_chacha::ChaCha20Rng::seed_from_u64(99));
+        Arc::new(LongTermKey::generate(&mut r))
+    })
+    .clone()
+}
+
+struct Py {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    net: Vec<String>,
+    wire: Vec<String>,
+    events: Vec<Value>,
+    fingerprint: String,
+}
+
+impl Py {
+    fn spawn(fragment_size: Option<usize>) -> Self {
+        let python = std::env::var("SOTTO_PYTHON").unwrap_or_else(|_| "python3".into());
+        let check = Command::new(&python)
+            .args(["-c", "import potr, Crypto.PublicKey.DSA"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+        assert!(
+            check.status.success(),
+            "python-potr is missing: `pip install pycryptodome && pip install --no-deps python-potr` ({})",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/potr_peer.py");
+        let mut cmd = Command::new(&python);
+        cmd.arg(script);
+        if let Some(f) = fragment_size {
+            cmd.args(["--fragment-size", &f.to_string()]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut py = Self {
+            child,
+            stdin,
+            stdout,
+            net: Vec::new(),
+            wire: Vec::new(),
+            events: Vec::new(),
+            fingerprint: String::new(),
+        };
+        py.read_until_ready();
+        py.fingerprint = py
+            .events
+            .iter()
+            .find_map(|e| {
+                (e["event"] == "fingerprint").then(|| e["ours"].as_str().unwrap().to_owned())
+            })
+            .unwrap();
+        py
+    }
+
+    fn read_until_ready(&mut self) {
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "python peer exited");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v.get("ready").is_some() {
+                return;
+            }
+            if let Some(t) = v.get("net") {
+                self.net.push(t.as_str().unwrap().to_owned());
+            } else {
+                if v["event"] == "exception" {
+                    panic!("python peer raised: {v}");
+                }
+                self.events.push(v);
+            }
+        }
+    }
+
+    fn cmd(&mut self, v: Value) {
+        writeln!(self.stdin, "{v}").unwrap();
+        self.stdin.flush().unwrap();
+        self.read_until_ready();
+    }
+
+    fn take_messages(&mut self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        self.events.retain(|e| {
+            if e["event"] == "message" {
+                out.push((
+                    e["text"].as_str().unwrap().to_owned(),
+                    e["encrypted"].as_bool().unwrap(),
+                ));
+                false
+            } else {
+                true
+            }
+        });
+        out
+    }
+
+    fn state(&self) -> Option<String> {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| (e["event"] == "state").then(|| e["state"].as_str().unwrap().to_owned()))
+    }
+
+    fn smp_prog(&self) -> Option<i64> {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| (e["event"] == "smp_progress").then(|| e["prog"].as_i64().unwrap()))
+    }
+}
+
+impl Drop for Py {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "{}", json!({"cmd": "quit"}));
+        let _ = self.child.wait();
+    }
+}
+
+struct Sotto {
+    s: Session,
+    events: Vec<Event>,
+    net: Vec<String>,
+    wire: Vec<String>,
+    rng: Rng,
+}
+
+impl Sotto {
+    fn new(cfg: Config, seed: u64) -> Self {
+        let mut rng = Rng(rand_chacha::ChaCha20Rng::seed_from_u64(seed));
+        let s = Session::new(cfg, key(), InstanceTag::random(&mut rng));
+        Self {
+            s,
+            events: Vec::new(),
+            net: Vec::new(),
+            wire: Vec::new(),
+            rng,
+        }
+    }
+    fn drain(&mut self) {
+        while let Some(o) = self.s.poll_output() {
+            match o {
+                Output::SendToNetwork(t) => self.net.push(t),
+                Output::Event(e) => self.events.push(e),
+            }
+        }
+    }
+    fn take_messages(&mut self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        self.events.retain(|e| match e {
+            Event::DisplayMessage { text, encrypted } => {
+                out.push((text.clone(), *encrypted));
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+    fn smp(&self) -> Option<SmpOutcome> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::SmpResult(o) => Some(*o),
+            _ => None,
+        })
+    }
+}
+
+fn pump(me: &mut Sotto, py: &mut Py) {
+    let now = Instant::now();
+    loop {
+        me.drain();
+        if me.net.is_empty() && py.net.is_empty() {
+            return;
+        }
+        for m in std::mem::take(&mut me.net) {
+            me.wire.push(m.clone());
+            py.cmd(json!({"cmd": "net", "text": m}));
+        }
+        for m in std::mem::take(&mut py.net) {
+            py.wire.push(m.clone());
+            let r = me.s.handle_incoming(now, &m, &mut me.rng);
+            if let Err(e) = r {
+                panic!("sotto rejected potr's message {m:?}: {e}");
+            }
+            me.drain();
+        }
+    }
+}
+
+fn connect(sotto_starts: bool, fragment: Option<usize>, seed: u64) -> (Sotto, Py) {
+    let cfg = Config {
+        max_fragment_size: fragment,
+        ..Config::default()
+    };
+    let mut me = Sotto::new(cfg, seed);
+    let mut py = Py::spawn(fragment);
+    if sotto_starts {
+        me.s.start();
+    } else {
+        py.cmd(json!({"cmd": "query"}));
+    }
+    pump(&mut me, &mut py);
+    assert_eq!(
+        me.s.state(),
+        OtrState::Unverified,
+        "sotto events: {:?}",
+        me.events
+    );
+    assert_eq!(me.s.version(), Some(2));
+    assert_eq!(
+        py.state().as_deref(),
+        Some("encrypted"),
+        "potr events: {:?}",
+        py.events
+    );
+    // Both sides see the right fingerprints.
+    let theirs = me.s.their_fingerprint().unwrap();
+    assert_eq!(hex::encode(theirs.0), py.fingerprint);
+    (me, py)
+}
+
+/// The largest sender key id among the whole (unfragmented) v2 data messages in `wire`.
+fn max_sender_keyid(wire: &[String]) -> u32 {
+    use base64::Engine as _;
+    wire.iter()
+        .filter_map(|m| {
+            m.strip_prefix("?OTR:")?
+                .strip_suffix('.')
+                .map(str::to_owned)
+        })
+        .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .filter(|b| b.len() > 8 && b[..3] == [0, 2, 3])
+        .map(|b| u32::from_be_bytes(b[4..8].try_into().unwrap()))
+        .max()
+        .unwrap_or(0)
+}
+
+fn exchange(me: &mut Sotto, py: &mut Py, rounds: usize, long: bool) {
+    let now = Instant::now();
+    for i in 0..rounds {
+        let base = format!("sotto → potr #{i}: grüße, 日本語, ✓");
+        let msg = if long { base.repeat(20) } else { base };
+        me.s.send(now, &msg, &mut me.rng).unwrap();
+        pump(me, py);
+        assert_eq!(
+            py.take_messages(),
+            vec![(msg, true)],
+            "potr events: {:?}",
+            py.events
+        );
+        if i % 4 != 3 {
+            let base = format!("potr → sotto #{i}: ça va? ünïcødé");
+            let msg = if long { base.repeat(20) } else { base };
+            py.cmd(json!({"cmd": "send", "text": msg}));
+            pump(me, py);
+            assert_eq!(me.take_messages(), vec![(msg, true)]);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs python3 with python-potr + pycryptodome"]
+fn potr_sotto_starts_ake_messages_and_rotation() {
+    let (mut me, mut py) = connect(true, None, 1);
+    exchange(&mut me, &mut py, 40, false);
+    // Keys rotated with (almost) every round trip, on both sides.
+    assert!(
+        max_sender_keyid(&me.wire) >= 25,
+        "sotto key ids did not advance"
+    );
+    assert!(
+        max_sender_keyid(&py.wire) >= 25,
+        "potr key ids did not advance"
+    );
+}
+
+#[test]
+#[ignore = "needs python3 with python-potr + pycryptodome"]
+fn potr_starts_ake_messages() {
+    let (mut me, mut py) = connect(false, None, 2);
+    exchange(&mut me, &mut py, 10, false);
+    // potr ends the conversation: sotto shows "finished".
+    py.cmd(json!({"cmd": "end"}));
+    pump(&mut me, &mut py);
+    assert_eq!(me.s.state(), OtrState::Finished);
+}
+
+#[test]
+#[ignore = "needs python3 with python-potr + pycryptodome"]
+fn potr_fragmentation_small_size() {
+    let (mut me, mut py) = connect(true, Some(120), 3);
+    exchange(&mut me, &mut py, 4, true);
+    // Both sides really fragmented (v2 format), within the size limit.
+    for w in [&me.wire, &py.wire] {
+        let frags: Vec<_> = w.iter().filter(|m| m.starts_with("?OTR,")).collect();
+        assert!(frags.len() > 20, "too few fragments: {}", frags.len());
+        assert!(frags.iter().all(|f| f.len() <= 120));
+    }
+    // sotto ends: potr goes to "finished".
+    me.s.end(&mut me.rng).unwrap();
+    pump(&mut me, &mut py);
+    assert_eq!(py.state().as_deref(), Some("finished"));
+    assert_eq!(me.s.state(), OtrState::NotPrivate);
+}
+
+#[test]
+#[ignore = "needs python3 with python-potr + pycryptodome"]
+fn potr_smp_sotto_initiates() {
+    let (mut me, mut py) = connect(true, None, 4);
+    // Right secret, no question.
+    me.s.start_smp(None, b"the blue door", &mut me.rng).unwrap();
+    pump(&mut me, &mut py);
+    assert!(
+        py.events
+            .iter()
+            .any(|e| e["event"] == "smp_request" && e["question"].is_null())
+    );
+    py.cmd(json!({"cmd": "smp_respond", "secret": "the blue door"}));
+    pump(&mut me, &mut py);
+    assert_eq!(me.smp(), Some(SmpOutcome::Succeeded));
+    assert_eq!(py.smp_prog(), Some(1));
+    assert_eq!(me.s.state(), OtrState::Private);
+    // Wrong secret, with a question.
+    py.events.clear();
+    me.events.clear();
+    me.s.start_smp(Some("Which door?"), b"the blue door", &mut me.rng)
+        .unwrap();
+    pump(&mut me, &mut py);
+    assert!(
+        py.events
+            .iter()
+            .any(|e| e["event"] == "smp_request" && e["question"] == "Which door?")
+    );
+    py.cmd(json!({"cmd": "smp_respond", "secret": "the red door"}));
+    pump(&mut me, &mut py);
+    assert_eq!(me.smp(), Some(SmpOutcome::Failed));
+    assert_eq!(py.smp_prog(), Some(-1));
+    // Messages still flow after SMP.
+    exchange(&mut me, &mut py, 2, false);
+}
+
+#[test]
+#[ignore = "needs python3 with python-potr + pycryptodome"]
+fn potr_smp_potr_initiates() {
+    let (mut me, mut py) = connect(false, None, 5);
+    for (question, theirs, secret, ok) in [
+        (None, "s3cret", "s3cret", true),
+        (Some("Where did we meet?"), "Berlin", "Berlin", true),
+        (Some("Where did we meet?"), "Berlin", "Paris", false),
+        (None, "s3cret", "other", false),
+    ] {
+        me.events.clear();
+        py.events.clear();
+        py.cmd(json!({"cmd": "smp_start", "secret": theirs, "question": question}));
+        pump(&mut me, &mut py);
+        let q = me.events.iter().find_map(|e| match e {
+            Event::SmpRequest { question } => Some(question.clone()),
+            _ => None,
+        });
+        assert_eq!(q, Some(question.map(str::to_owned)));
+        me.s.respond_smp(secret.as_bytes(), &mut me.rng).unwrap();
+        pump(&mut me, &mut py);
+        let want = if ok {
+            SmpOutcome::Succeeded
+        } else {
+            SmpOutcome::Failed
+        };
+        assert_eq!(
+            me.smp(),
+            Some(want),
+            "question {question:?} secret {secret}"
+        );
+        assert_eq!(py.smp_prog(), Some(if ok { 1 } else { -1 }));
+    }
+}
