@@ -13,7 +13,8 @@ pub const OVERHEAD: usize = HEADER_LEN + 4;
 
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
-/// CRC-32C of `data` (RFC 3309's polynomial), as ZRTP carries it (big-endian on the wire).
+/// CRC-32C of `data` (RFC 3309's polynomial). On the wire ZRTP writes this value's bytes least
+/// significant first, as SCTP does (RFC 3309 Appendix); libbzrtp and GNU ZRTP agree.
 pub fn crc32c(data: &[u8]) -> u32 {
     CRC32C.checksum(data)
 }
@@ -61,9 +62,10 @@ impl<'a> Packet<'a> {
             available: rest.len(),
         })?;
         let (message, crc_bytes) = rest.split_at(msg_len);
-        let mut cr = Reader::new(crc_bytes);
-        let crc = cr.u32()?;
-        cr.finish()?;
+        let crc_arr: [u8; 4] = crc_bytes
+            .try_into()
+            .map_err(|_| WireError::Invalid { what: "ZRTP CRC" })?;
+        let crc = u32::from_le_bytes(crc_arr);
         let body_len = datagram.len().saturating_sub(4);
         let covered = datagram.get(..body_len).unwrap_or_default();
         if crc32c(covered) != crc {
@@ -83,7 +85,7 @@ impl<'a> Packet<'a> {
         w.u32(ssrc.0);
         w.bytes(message);
         let crc = crc32c(&out);
-        out.extend_from_slice(&crc.to_be_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
         out
     }
 }

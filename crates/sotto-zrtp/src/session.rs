@@ -1666,3 +1666,14 @@ impl ZrtpSession {
             .push_back(Output::Event(Event::Secure(Box::new(info))));
     }
 }
+
+impl ZrtpSession {
+    /// Sets (or clears) the peer's `a=zrtp-hash` once signalling delivers it (§8.1): the caller
+    /// learns it from the SDP answer, after its own Hello (and hash) already exist. Takes effect
+    /// for a peer Hello that has not been processed yet; a Hello that already arrived was
+    /// accepted without the check, which is why the call engine holds media datagrams until the
+    /// answer is processed.
+    pub fn set_peer_hello_hash(&mut self, hash: Option<String>) {
+        self.cfg.peer_hello_hash = hash;
+    }
+}

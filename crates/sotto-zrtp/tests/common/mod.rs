@@ -8,6 +8,8 @@
     reason = "test helpers; each test file uses a subset"
 )]
 
+pub mod udp;
+
 use std::time::{Duration, Instant};
 
 use rand::{RngCore, SeedableRng};
