@@ -298,6 +298,54 @@ impl Store {
         tx.commit().map_err(db)
     }
 
+    /// Puts an unusable store file aside so a new one can be created, without changing its
+    /// content: renames `path` (and its `-wal` / `-shm` files, if any, so SQLite can still read
+    /// it) to `path.unusable-NOW[-N]`. Returns the new name. For the app's "corrupt cache
+    /// file: kept aside, not overwritten" path; call it only after the user was told.
+    pub fn move_aside(path: impl AsRef<Path>, now: u64) -> Result<std::path::PathBuf> {
+        let path = path.as_ref();
+        let with_suffix = |p: &Path, suffix: &str| {
+            let mut s = p.as_os_str().to_owned();
+            s.push(suffix);
+            std::path::PathBuf::from(s)
+        };
+        let mut target = with_suffix(path, &format!(".unusable-{now}"));
+        let mut n = 1u32;
+        while target.exists() || with_suffix(&target, "-wal").exists() {
+            target = with_suffix(path, &format!(".unusable-{now}-{n}"));
+            n = n.saturating_add(1);
+        }
+        let io = |action, p: &Path, source| StoreError::Io {
+            action,
+            path: p.to_path_buf(),
+            source,
+        };
+        std::fs::rename(path, &target).map_err(|e| io("move aside", path, e))?;
+        for side in ["-wal", "-shm"] {
+            let from = with_suffix(path, side);
+            if from.exists() {
+                let to = with_suffix(&target, side);
+                std::fs::rename(&from, &to).map_err(|e| io("move aside", &from, e))?;
+            }
+        }
+        Ok(target)
+    }
+
+    /// Chooses between full durability (the default: every committed update is on disk before
+    /// the call returns, `synchronous = FULL`, one or two fsyncs, ~2–6 ms on a VM disk) and
+    /// `synchronous = NORMAL` (`durable = false`: updates stay atomic and a process crash loses
+    /// nothing, but a power loss may undo the last updates, which could later show as a false
+    /// key change). A no-op for an ephemeral store.
+    pub fn set_durable(&mut self, durable: bool) -> Result<()> {
+        if self.is_ephemeral() {
+            return Ok(());
+        }
+        let level = if durable { "FULL" } else { "NORMAL" };
+        self.conn
+            .pragma_update(None, "synchronous", level)
+            .map_err(|e| self.db(e))
+    }
+
     /// Where this store lives.
     pub fn location(&self) -> &Location {
         &self.location
@@ -324,11 +372,15 @@ impl Store {
 
     /// Overwrites what deletions left in the WAL by checkpointing and truncating it. Best
     /// effort: if another handle is reading, the WAL is truncated on a later checkpoint.
+    /// Never waits: a TRUNCATE checkpoint would otherwise call the busy handler until every
+    /// other reader is done, and this runs on the handshake path.
     fn scrub(&self) {
         if !self.is_ephemeral() {
+            let _ = self.conn.busy_timeout(Duration::ZERO);
             let _ = self
                 .conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
         }
     }
 
@@ -586,9 +638,13 @@ impl Store {
             p.rotate_rs(new_rs1);
             Ok::<(), core::convert::Infallible>(())
         })? {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             Err(never) => match never {},
         }
+        // The secret that fell out of rs2 must not live on in the WAL: key continuity keeps
+        // only the two newest secrets (forward secrecy of the cache).
+        self.scrub();
+        Ok(())
     }
 
     /// Records a cache mismatch with `zid` (RFC 6189 §4.6.1.1): the peer is shown as "key

@@ -303,3 +303,65 @@ fn concurrent_writers_from_threads_lose_nothing() {
     assert!(shared.rs1.is_some() && shared.rs2.is_some());
     assert_eq!(shared.display_name.as_deref(), Some("80"));
 }
+
+#[test]
+fn a_refused_file_can_be_moved_aside_intact_and_a_new_store_made() {
+    let base = tempfile::tempdir().unwrap();
+    let path = base.path().join("zid.db");
+    fs::write(
+        &path,
+        b"definitely not sqlite, but maybe the user's only copy",
+    )
+    .unwrap();
+    let original = fs::read(&path).unwrap();
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::NotSotto { .. })
+    ));
+    let aside = Store::move_aside(&path, T0).unwrap();
+    assert_eq!(aside, base.path().join(format!("zid.db.unusable-{T0}")));
+    assert_eq!(fs::read(&aside).unwrap(), original);
+    // A second one the same second does not overwrite the first.
+    fs::write(&path, b"second bad file").unwrap();
+    let aside2 = Store::move_aside(&path, T0).unwrap();
+    assert_ne!(aside2, aside);
+    assert_eq!(fs::read(&aside).unwrap(), original);
+    assert_eq!(fs::read(&aside2).unwrap(), b"second bad file");
+    // And the path is free for a new store.
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 1);
+}
+
+#[test]
+fn moving_aside_takes_the_wal_and_shm_along() {
+    let base = tempfile::tempdir().unwrap();
+    let path = base.path().join("zid.db");
+    fs::write(&path, b"main").unwrap();
+    fs::write(sidecar(&path, "-wal"), b"wal").unwrap();
+    fs::write(sidecar(&path, "-shm"), b"shm").unwrap();
+    let aside = Store::move_aside(&path, T0).unwrap();
+    assert_eq!(fs::read(&aside).unwrap(), b"main");
+    assert_eq!(fs::read(sidecar(&aside, "-wal")).unwrap(), b"wal");
+    assert_eq!(fs::read(sidecar(&aside, "-shm")).unwrap(), b"shm");
+    assert!(!path.exists() && !sidecar(&path, "-wal").exists());
+    assert!(!sidecar(&path, "-shm").exists());
+}
+
+#[test]
+fn durability_can_be_relaxed_without_losing_atomicity() {
+    let base = tempfile::tempdir().unwrap();
+    let path = base.path().join("zid.db");
+    let mut s = Store::open(&path).unwrap();
+    s.set_durable(false).unwrap();
+    s.store_secret(&zid(4), &secret(4), Expiry::Never, T0)
+        .unwrap();
+    s.store_secret(&zid(4), &secret(5), Expiry::Never, T0)
+        .unwrap();
+    s.set_durable(true).unwrap();
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    let p = s.peer(&zid(4)).unwrap().unwrap();
+    assert_eq!(p.rs1.unwrap().secret.expose(), &[5; 32]);
+    assert_eq!(p.rs2.unwrap().secret.expose(), &[4; 32]);
+    Store::open_ephemeral().unwrap().set_durable(false).unwrap();
+}
