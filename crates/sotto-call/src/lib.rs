@@ -13,8 +13,10 @@
 //! * [`security`]: the security state a user sees (`Connecting` → `Secure` → `Verified`, or
 //!   `Insecure` only when asked for) and the media gate that keeps clear media off the wire.
 //!
-//! The `Call` itself lands once the ZRTP, SRTP, media and SIP engines have settled their APIs.
+//! * [`phone`]: the [`Phone`](phone::Phone), one SIP user agent with at most one call that
+//!   ties SIP, SDP, ZRTP, SRTP, RTP and the audio timing together.
 
 pub mod demux;
+pub mod phone;
 pub mod security;
 pub mod stun;

@@ -1,0 +1,377 @@
+//! A whole call between two sotto phones on a virtual clock through sotto-netem:
+//! INVITE → 180 → 200 → ACK → ZRTP → SRTP audio both ways → BYE, with and without loss.
+//! Audio is a tone on each side, measured on the other side.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::disallowed_methods,
+    missing_docs,
+    reason = "test code"
+)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sotto_call::demux::{Kind, classify};
+use sotto_call::phone::{AudioIo, CallEvent, Output, Phone, PhoneConfig, Socket};
+use sotto_call::security::SecurityState;
+use sotto_netem::{Endpoint, Link, NetemConfig, Pair};
+use sotto_proto::Zid;
+use sotto_proto::crypto::Random;
+use sotto_zrtp::{MemoryCache, SharedCache};
+
+struct Seeded(ChaCha20Rng);
+
+impl Random for Seeded {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0.fill_bytes(buf);
+    }
+}
+
+/// A tone generator on capture, a recorder on play.
+struct Tone {
+    freq: f64,
+    phase: f64,
+    heard: Arc<Mutex<Vec<i16>>>,
+}
+
+impl AudioIo for Tone {
+    fn capture(&mut self, frame: &mut [i16]) {
+        for s in frame.iter_mut() {
+            *s = (8000.0 * (self.phase * std::f64::consts::TAU).sin()) as i16;
+            self.phase = (self.phase + self.freq / 48_000.0).fract();
+        }
+    }
+    fn play(&mut self, frame: &[i16]) {
+        self.heard.lock().unwrap().extend_from_slice(frame);
+    }
+}
+
+/// Energy of `freq` in `x` relative to total energy (Goertzel).
+fn tone_share(x: &[i16], freq: f64) -> f64 {
+    let w = std::f64::consts::TAU * freq / 48_000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let mut total = 0.0f64;
+    for &v in x {
+        let v = f64::from(v);
+        total += v * v;
+        let s0 = v + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    if total == 0.0 {
+        0.0
+    } else {
+        2.0 * power / (x.len() as f64 * total)
+    }
+}
+
+struct PhoneEnd {
+    phone: Phone,
+    sip: SocketAddr,
+    media: SocketAddr,
+    peer_sip: SocketAddr,
+    peer_media: SocketAddr,
+    auto_answer: bool,
+    events: Vec<(Instant, CallEvent)>,
+    queue: VecDeque<Vec<u8>>,
+}
+
+impl PhoneEnd {
+    fn pump(&mut self, now: Instant) {
+        while let Some(o) = self.phone.poll_output() {
+            match o {
+                Output::Transmit { socket, to, data } => {
+                    let (tag, expected) = match socket {
+                        Socket::Sip => (0u8, self.peer_sip),
+                        Socket::Media => (1u8, self.peer_media),
+                    };
+                    assert_eq!(to, expected, "{socket:?} datagram to an unexpected address");
+                    let mut d = vec![tag];
+                    d.extend_from_slice(&data);
+                    self.queue.push_back(d);
+                }
+                Output::Event(e) => {
+                    if matches!(e, CallEvent::IncomingCall { .. }) && self.auto_answer {
+                        self.phone.answer(now).unwrap();
+                    }
+                    self.events.push((now, e));
+                }
+            }
+        }
+    }
+
+    fn secure_at(&self) -> Option<Instant> {
+        self.events
+            .iter()
+            .find(|(_, e)| matches!(e, CallEvent::Secure(_)))
+            .map(|(t, _)| *t)
+    }
+
+    fn sas(&self) -> Option<String> {
+        self.events.iter().find_map(|(_, e)| match e {
+            CallEvent::Secure(s) => Some(s.sas.clone()),
+            _ => None,
+        })
+    }
+
+    fn ended(&self) -> Option<String> {
+        self.events.iter().find_map(|(_, e)| match e {
+            CallEvent::Ended { reason } => Some(reason.clone()),
+            _ => None,
+        })
+    }
+}
+
+impl Endpoint for PhoneEnd {
+    fn handle_datagram(&mut self, now: Instant, data: &[u8]) {
+        match data.split_first() {
+            Some((0, d)) => self.phone.handle_sip(now, self.peer_sip, d),
+            Some((1, d)) => self.phone.handle_media(now, self.peer_media, d),
+            _ => panic!("untagged datagram"),
+        }
+        self.pump(now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.phone.handle_timeout(now);
+        self.pump(now);
+    }
+    fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.pump(now);
+        self.queue.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.phone.poll_timeout()
+    }
+}
+
+type Cache = SharedCache<MemoryCache>;
+
+fn phone(
+    seed: u64,
+    zid: u8,
+    sip: SocketAddr,
+    media: SocketAddr,
+    cache: Cache,
+    freq: f64,
+) -> (Phone, Arc<Mutex<Vec<i16>>>) {
+    let mut cfg = PhoneConfig::new(sip, media, &format!("user{zid}"), Zid([zid; 12]));
+    cfg.unix_time = 1_800_000_000;
+    let mut n = 0u64;
+    let rngs = Box::new(move || {
+        n += 1;
+        Box::new(Seeded(ChaCha20Rng::seed_from_u64(seed * 1000 + n))) as Box<dyn Random>
+    });
+    let caches = Box::new(move || Some(Box::new(cache.clone()) as Box<dyn sotto_zrtp::ZidCache>));
+    let mut p = Phone::new(cfg, rngs, caches);
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    p.set_audio(Box::new(Tone {
+        freq,
+        phase: 0.0,
+        heard: heard.clone(),
+    }));
+    (p, heard)
+}
+
+struct Outcome {
+    sas_a: String,
+    sas_b: String,
+    cache_a: String,
+    verified_b: bool,
+    wall: Duration,
+}
+
+fn run_call(seed: u64, loss: f64, caches: (Cache, Cache), confirm: bool) -> Outcome {
+    let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
+    let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
+    let (pa, heard_a) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0);
+    let (pb, heard_b) = phone(seed + 7, 0xb2, b_sip, b_media, caches.1, 1000.0);
+    let a = PhoneEnd {
+        phone: pa,
+        sip: a_sip,
+        media: a_media,
+        peer_sip: b_sip,
+        peer_media: b_media,
+        auto_answer: false,
+        events: Vec::new(),
+        queue: VecDeque::new(),
+    };
+    let b = PhoneEnd {
+        phone: pb,
+        sip: b_sip,
+        media: b_media,
+        peer_sip: a_sip,
+        peer_media: a_media,
+        auto_answer: true,
+        events: Vec::new(),
+        queue: VecDeque::new(),
+    };
+    assert_ne!(a.sip, b.sip);
+    assert_ne!(a.media, b.media);
+    let cfg = NetemConfig::default()
+        .loss(loss)
+        .delay(Duration::from_millis(15));
+    let wall = Instant::now();
+    let start = Instant::now();
+    let mut pair = Pair::new(a, b, Link::symmetric(cfg, seed), start);
+    pair.enable_capture();
+    let now = pair.now();
+    pair.a_mut()
+        .phone
+        .call(now, "sip:userb2@127.0.0.1:5062".parse().unwrap(), b_sip)
+        .unwrap();
+
+    // Both sides secure within 5 s of virtual time.
+    pair.drive_until(
+        |a, b| a.secure_at().is_some() && b.secure_at().is_some(),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "not secure: {e:?}\nA: {:?}\nB: {:?}",
+            pair.a().events,
+            pair.b().events
+        )
+    });
+    let sas_a = pair.a().sas().unwrap();
+    let sas_b = pair.b().sas().unwrap();
+    assert!(matches!(
+        pair.a().phone.security(),
+        Some(SecurityState::Secure { .. } | SecurityState::Verified { .. })
+    ));
+    if confirm {
+        let now = pair.now();
+        pair.a_mut().phone.confirm_sas(now).unwrap();
+        pair.b_mut().phone.confirm_sas(now).unwrap();
+        assert!(matches!(
+            pair.a().phone.security(),
+            Some(SecurityState::Verified { .. })
+        ));
+    }
+
+    // Two seconds of audio both ways.
+    pair.run_for(Duration::from_secs(2)).unwrap();
+    let stats_a = pair.a().phone.stats().unwrap().clone();
+    let stats_b = pair.b().phone.stats().unwrap().clone();
+    let cache_a = pair.a().phone.secure_summary().unwrap().cache.to_owned();
+    let verified_b = pair.b().phone.secure_summary().unwrap().verified;
+
+    // Hang up; B sees the BYE.
+    let now = pair.now();
+    pair.a_mut().phone.hangup(now).unwrap();
+    pair.drive_until(|_, b| b.ended().is_some(), Duration::from_secs(40))
+        .unwrap();
+    assert_eq!(pair.b().ended().unwrap(), "the other side hung up");
+
+    // No media before SECURE, and every media packet after it is SRTP (never clear RTP):
+    // RTP-looking datagrams are only sent after that side reached Secure, and none is a clear
+    // RTP packet whose payload would decode (authentication tags are checked by the peer, whose
+    // rejected count stays at zero without loss).
+    for c in pair.captured() {
+        let Some((1, d)) = c.data.split_first() else {
+            continue;
+        };
+        if classify(d) == Kind::Rtp {
+            let secure = match c.from {
+                sotto_netem::Side::A => pair.a().secure_at(),
+                sotto_netem::Side::B => pair.b().secure_at(),
+            };
+            assert!(
+                secure.is_some_and(|s| c.at >= s),
+                "RTP sent before SECURE at {:?}",
+                c.at
+            );
+        }
+    }
+    for s in [&stats_a, &stats_b] {
+        assert_eq!(s.clear_rtp_sent, 0);
+        // Under loss the peer can be secure (and sending SRTP) while a lost Confirm2 keeps this
+        // side in Connecting: those packets are dropped unplayed, which is the policy.
+        if loss == 0.0 {
+            assert_eq!(s.rtp_dropped_before_secure, 0);
+        } else {
+            assert!(s.rtp_dropped_before_secure < 60, "{s:?}");
+        }
+        assert!(s.srtp_sent >= 90, "{s:?}");
+        assert_eq!(s.srtp_rejected, 0, "{s:?}");
+    }
+    let min_received = if loss > 0.0 { 70 } else { 95 };
+    assert!(stats_a.srtp_received >= min_received, "{stats_a:?}");
+    assert!(stats_b.srtp_received >= min_received, "{stats_b:?}");
+
+    // Each side hears the other's tone, not its own (skip the first 0.5 s of buffering).
+    let heard_a = heard_a.lock().unwrap().clone();
+    let heard_b = heard_b.lock().unwrap().clone();
+    assert!(
+        heard_a.len() >= 48_000,
+        "A played {} samples",
+        heard_a.len()
+    );
+    let tail_a = &heard_a[24_000..];
+    let tail_b = &heard_b[24_000..];
+    let (a_hears_1000, a_hears_440) = (tone_share(tail_a, 1000.0), tone_share(tail_a, 440.0));
+    let (b_hears_440, b_hears_1000) = (tone_share(tail_b, 440.0), tone_share(tail_b, 1000.0));
+    eprintln!(
+        "A hears 1000 Hz {a_hears_1000:.2} (440 Hz {a_hears_440:.2}); B hears 440 Hz {b_hears_440:.2} (1000 Hz {b_hears_1000:.2})"
+    );
+    let needed = if loss > 0.0 { 0.5 } else { 0.8 };
+    assert!(a_hears_1000 > needed && a_hears_440 < 0.05);
+    assert!(b_hears_440 > needed && b_hears_1000 < 0.05);
+
+    Outcome {
+        sas_a,
+        sas_b,
+        cache_a,
+        verified_b,
+        wall: wall.elapsed(),
+    }
+}
+
+fn fresh_caches() -> (Cache, Cache) {
+    (
+        SharedCache::new(MemoryCache::new()),
+        SharedCache::new(MemoryCache::new()),
+    )
+}
+
+#[test]
+fn whole_call_on_a_clean_network() {
+    let o = run_call(1, 0.0, fresh_caches(), false);
+    assert_eq!(o.sas_a, o.sas_b);
+    assert_eq!(o.sas_a.len(), 4);
+    assert_eq!(o.cache_a, "first call");
+    eprintln!("clean call: {:?} of real time", o.wall);
+}
+
+#[test]
+fn whole_call_with_ten_percent_loss() {
+    for seed in [2, 3, 4] {
+        let o = run_call(seed, 0.10, fresh_caches(), false);
+        assert_eq!(o.sas_a, o.sas_b);
+    }
+}
+
+#[test]
+fn second_call_remembers_the_verified_peer() {
+    let caches = fresh_caches();
+    let first = run_call(5, 0.0, (caches.0.clone(), caches.1.clone()), true);
+    assert_eq!(first.sas_a, first.sas_b);
+    let second = run_call(6, 0.0, caches, false);
+    assert_eq!(second.cache_a, "match");
+    assert!(
+        second.verified_b,
+        "the SAS confirmed on the first call is remembered"
+    );
+}
