@@ -7,16 +7,18 @@
 //! clock; the constant offset between the clocks cancels out). Frames are played at
 //! `media time + D`, where `D` is the *playout delay*. A packet is on time iff `d ≤ D`.
 //!
-//! - **Target**: `D_target` = the configured percentile (95 % by default, not the mean) of the
+//! - **Target**: `D_target` = the configured percentile (97 % by default, not the mean) of the
 //!   last `window` delay samples plus a small margin, plus one frame when loss has been seen
 //!   recently so the *next* packet is usually there to supply Opus FEC for a lost one. It is
 //!   clamped to `[min_d + min_delay, min_d + max_delay]` where `min_d` is the smallest recent
-//!   sample, so the buffer never holds more than `max_delay` of jitter.
+//!   sample, so the buffer never holds more than `max_delay` of jitter. The target rises at
+//!   once and decays by at most 5 ms/s, so percentile noise does not make the delay hunt.
 //! - **Control**: at each tick `D_now = now − media time of the next frame` is compared with
 //!   the target. Too much delay → drop a frame (*accelerate*); too little → play a concealment
 //!   frame without advancing (*expand*). Both prefer a quiet moment (the caller says whether the
 //!   last frame it played was quiet), and are forced outside silence only when the error is
-//!   large. This is also how clock drift between sender and receiver is absorbed: the drift
+//!   large, or when the next frame is missing while the delay is below target (an underrun
+//!   then is most likely a late packet). This is also how clock drift is absorbed: the drift
 //!   shows up as a slowly growing error, corrected one frame at a time in silence.
 //! - **Outages**: while nothing arrives the playout position keeps moving (concealment), so the
 //!   delay does not grow during an outage; packets that arrive after it are either on time or
@@ -65,7 +67,7 @@ pub struct JitterConfig {
 }
 
 impl JitterConfig {
-    /// Defaults for 20 ms frames at `clock_rate`: 95th percentile over 250 packets (5 s),
+    /// Defaults for 20 ms frames at `clock_rate`: 97th percentile over 250 packets (5 s),
     /// 3 ms margin, delay between 0 and 300 ms above the fastest packet.
     pub fn new(clock_rate: u32) -> Self {
         Self {
@@ -73,7 +75,7 @@ impl JitterConfig {
             frame: Duration::from_millis(20),
             min_delay: Duration::ZERO,
             max_delay: Duration::from_millis(300),
-            percentile: 0.95,
+            percentile: 0.97,
             window: 250,
             margin: Duration::from_millis(3),
             force_accelerate: Duration::from_millis(60),
@@ -179,6 +181,7 @@ pub struct JitterBuffer {
     last_d: Option<f64>,
     loss_ema: f64,
     late_run: u32,
+    prev_missing: bool,
     stats: JitterStats,
 }
 
@@ -215,6 +218,7 @@ impl JitterBuffer {
             last_d: None,
             loss_ema: 0.0,
             late_run: 0,
+            prev_missing: false,
             stats: JitterStats::default(),
         }
     }
@@ -315,10 +319,17 @@ impl JitterBuffer {
             t = t.max(min_d + ms(self.cfg.initial_delay));
         }
         self.min_d = min_d;
-        self.target_ms = t.clamp(
+        let t = t.clamp(
             min_d + ms(self.cfg.min_delay),
             min_d + ms(self.cfg.max_delay).max(ms(self.cfg.min_delay)),
         );
+        // Rise at once, decay slowly (0.1 ms per packet, 5 ms/s at 50 packets/s): a noisy
+        // percentile does not make the delay hunt up and down.
+        self.target_ms = if n <= 1 || t > self.target_ms {
+            t
+        } else {
+            self.target_ms - (self.target_ms - t).min(0.1)
+        };
     }
 
     /// Offers a packet: its RTP timestamp and payload, arriving at `now`.
@@ -426,7 +437,7 @@ impl JitterBuffer {
                 let Some(first) = self.earliest() else {
                     return Playout::Idle;
                 };
-                if now_ms - first as f64 * self.frame_ms < self.target_ms - hyst {
+                if now_ms - first as f64 * self.frame_ms < self.target_ms {
                     return Playout::Idle;
                 }
                 self.next = Some(first);
@@ -450,14 +461,21 @@ impl JitterBuffer {
             self.discard(n);
             self.stats.accelerated += 1;
             n += 1;
-        } else if err < -hyst && (last_quiet || err < -ms(self.cfg.force_expand)) {
+        } else if err < -1.0 && (last_quiet || err < -ms(self.cfg.force_expand) || !self.has(n)) {
+            // Below target and quiet, far below target, or about to underrun: wait one
+            // frame. (An underrun while below target is most likely a late packet, not a
+            // loss; waiting keeps it. During an outage this stops once the target is met.)
             self.stats.expanded += 1;
             self.next = Some(n);
             return Playout::Expand;
         }
         self.next = Some(n + 1);
         let missing = !self.has(n);
-        self.loss_ema = self.loss_ema * 0.99 + if missing { 0.01 } else { 0.0 };
+        // Loss *events* (the first missing frame of a run): an outage counts once, so it
+        // does not keep the FEC look-ahead on for long after it.
+        let event = missing && !self.prev_missing;
+        self.prev_missing = missing;
+        self.loss_ema = self.loss_ema * 0.99 + if event { 0.01 } else { 0.0 };
         if !missing {
             let idx = Self::slot_index(n);
             if let Some(arrival) = self.slots.get(idx).map(|s| s.arrival_ms) {
