@@ -7,8 +7,8 @@ use crate::wire::{put_mpi, read_mpi};
 use core::fmt;
 use dsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use dsa::{BigUint, Components, KeySize, SigningKey, VerifyingKey};
-use sotto_proto::Reader;
 use sotto_proto::crypto::{HashAlg, Random, default_provider};
+use sotto_proto::{Reader, SecretBytes};
 
 /// Public key type 0x0000: DSA.
 const PUBKEY_TYPE_DSA: u16 = 0;
@@ -211,17 +211,19 @@ impl LongTermKey {
         Ok(Self::from_signing(sk))
     }
 
-    /// The numbers of this key, big-endian: (p, q, g, y, x). `x` is secret.
-    pub fn to_parts(&self) -> [Vec<u8>; 5] {
+    /// The numbers of this key, big-endian: the public (p, q, g, y) and the secret x.
+    pub fn to_parts(&self) -> ([Vec<u8>; 4], SecretBytes) {
         let vk = self.signing.verifying_key();
         let c = vk.components();
-        [
-            c.p().to_bytes_be(),
-            c.q().to_bytes_be(),
-            c.g().to_bytes_be(),
-            vk.y().to_bytes_be(),
-            self.signing.x().to_bytes_be(),
-        ]
+        (
+            [
+                c.p().to_bytes_be(),
+                c.q().to_bytes_be(),
+                c.g().to_bytes_be(),
+                vk.y().to_bytes_be(),
+            ],
+            SecretBytes::new(self.signing.x().to_bytes_be()),
+        )
     }
 
     /// Our public key.
@@ -303,6 +305,36 @@ mod tests {
     fn fingerprint_format() {
         let f = Fingerprint([0xab; 20]);
         assert_eq!(f.to_human(), "ABABABAB ABABABAB ABABABAB ABABABAB ABABABAB");
+    }
+
+    #[test]
+    fn key_parts_roundtrip_and_signature() {
+        use rand::{RngCore, SeedableRng};
+        struct R(rand_chacha::ChaCha20Rng);
+        impl Random for R {
+            fn fill(&mut self, buf: &mut [u8]) {
+                self.0.fill_bytes(buf);
+            }
+        }
+        let mut r = R(rand_chacha::ChaCha20Rng::seed_from_u64(3));
+        let k = LongTermKey::generate(&mut r);
+        let (p, x) = k.to_parts();
+        assert_eq!(p[0].len(), 128, "1024-bit p");
+        assert_eq!(p[1].len(), 20, "160-bit q");
+        let k2 = LongTermKey::from_parts(&p[0], &p[1], &p[2], &p[3], x.expose()).unwrap();
+        assert_eq!(k.fingerprint(), k2.fingerprint());
+        let m = [0xa5u8; 32];
+        let sig = k2.sign(&m).unwrap();
+        assert_eq!(sig.len(), 40);
+        let mut rd = Reader::new(k.public().encoded());
+        let pk = PublicKey::read(&mut rd).unwrap();
+        rd.finish().unwrap();
+        pk.verify(&m, &sig).unwrap();
+        let mut bad = m;
+        bad[31] ^= 1;
+        assert!(pk.verify(&bad, &sig).is_err());
+        // The fingerprint is SHA-1 over the PUBKEY without its 2-byte type.
+        assert_eq!(pk.fingerprint().0, sha1(&[&k.public().encoded()[2..]]));
     }
 
     #[test]

@@ -278,6 +278,17 @@ pub(crate) fn parse_message(buf: &[u8]) -> Result<(Header, Message), OtrError> {
     Ok((header, msg))
 }
 
+/// Check that `buf` is a well-formed binary OTR message (v2 or v3) and return its type byte.
+/// Exposed for fuzzing and diagnostics; the engine parses messages itself.
+pub fn check_message(buf: &[u8]) -> Result<u8, OtrError> {
+    parse_message(buf).map(|(h, _)| h.msg_type)
+}
+
+/// Check the MPI list of an SMP TLV holding `expect` values. Exposed for fuzzing.
+pub fn check_smp_values(value: &[u8], expect: usize) -> Result<(), OtrError> {
+    parse_mpi_list(value, expect).map(|_| ())
+}
+
 /// Encode a binary message (everything but data messages, whose MAC needs the key).
 pub(crate) fn emit_message(header: &Header, msg: &Message) -> Vec<u8> {
     let mut out = Vec::new();
