@@ -571,6 +571,16 @@ impl Via {
             Some(None) => source.port(),
             None => self.port.unwrap_or(5060),
         };
+        // Never answer to an address nothing can listen on; use where the request came from.
+        let ip = if ip.is_unspecified()
+            || ip.is_multicast()
+            || ip == std::net::IpAddr::from([255, 255, 255, 255])
+        {
+            source.ip()
+        } else {
+            ip
+        };
+        let port = if port == 0 { source.port() } else { port };
         std::net::SocketAddr::new(ip, port)
     }
 }
