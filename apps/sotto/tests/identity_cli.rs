@@ -94,7 +94,7 @@ fn unknown_peer_is_a_clear_error() {
 }
 
 #[test]
-fn demo_and_unbuilt_commands_fail_honestly() {
+fn unbuilt_commands_fail_honestly() {
     let tmp = tempfile::tempdir().unwrap();
     let o = sotto(tmp.path(), &["listen"]);
     assert_eq!(o.status.code(), Some(3));

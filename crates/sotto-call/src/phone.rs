@@ -922,11 +922,17 @@ impl Phone {
         let mismatch = info.cache == CacheStatus::Mismatch;
         let summary = SecureSummary {
             sas: info.sas.clone(),
-            hash: info.suite.hash.code().to_string(),
-            cipher: info.suite.cipher.code().to_string(),
-            auth_tag: info.suite.auth_tag.code().to_string(),
-            key_agreement: info.suite.key_agreement.code().to_string(),
-            sas_type: info.suite.sas.code().to_string(),
+            hash: info.suite.hash.code().to_string().trim().to_owned(),
+            cipher: info.suite.cipher.code().to_string().trim().to_owned(),
+            auth_tag: info.suite.auth_tag.code().to_string().trim().to_owned(),
+            key_agreement: info
+                .suite
+                .key_agreement
+                .code()
+                .to_string()
+                .trim()
+                .to_owned(),
+            sas_type: info.suite.sas.code().to_string().trim().to_owned(),
             srtp_profile: profile.name(),
             verified: info.verified && !mismatch,
             cache: match info.cache {

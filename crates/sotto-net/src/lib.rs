@@ -1,4 +1,182 @@
 //! # sotto-net — the async driver: sockets, timers, audio devices
 //!
-//! The only async crate: tokio UDP/TCP sockets, timers and audio devices that drive a
-//! `sotto_call::Call`. It has no protocol logic of its own.
+//! The only async crate. [`run_phone`] drives a sans-IO [`Phone`] with two tokio UDP sockets
+//! (SIP and media) and its timers, applies the user's [`Command`]s and forwards each
+//! [`CallEvent`] to the application. It has no protocol logic of its own: everything it does is
+//! read a datagram or a clock and hand it to the phone, then carry out what the phone asks.
+//!
+//! Audio devices (capture/playback through `cpal`) are not wired yet; the phone's
+//! [`sotto_call::phone::AudioIo`] is the seam where they plug in. Files and generated signals
+//! are used meanwhile.
+//!
+//! ```no_run
+//! # async fn demo(phone: sotto_call::phone::Phone) -> std::io::Result<()> {
+//! use tokio::net::UdpSocket;
+//! use tokio::sync::mpsc;
+//!
+//! let sip = UdpSocket::bind("127.0.0.1:5060").await?;
+//! let media = UdpSocket::bind("127.0.0.1:40000").await?;
+//! let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+//! let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+//! let driver = sotto_net::run_phone(phone, sip, media, cmd_rx, ev_tx);
+//! # drop((cmd_tx, driver, ev_rx.recv()));
+//! # Ok(()) }
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use sotto_call::phone::{CallEvent, Output, Phone, Socket};
+use sotto_sip::Uri;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+/// What the user (or a script) asks the phone to do.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Command {
+    /// Call `target`, sending the INVITE to `peer`.
+    Call {
+        /// The SIP URI.
+        target: Uri,
+        /// Where its SIP messages go.
+        peer: SocketAddr,
+    },
+    /// Answer the incoming call.
+    Answer,
+    /// Reject it (`decline`: 603 instead of 486).
+    Reject {
+        /// Send 603 Decline instead of 486 Busy Here.
+        decline: bool,
+    },
+    /// Hang up.
+    Hangup,
+    /// The SAS matched.
+    ConfirmSas,
+    /// The SAS did not match.
+    RejectSas,
+    /// Stop the driver and give the phone back.
+    Stop,
+}
+
+/// An event, with the time the driver saw it.
+#[derive(Debug, Clone)]
+pub struct TimedEvent {
+    /// When.
+    pub at: Instant,
+    /// What.
+    pub event: CallEvent,
+}
+
+const MAX_DATAGRAM: usize = 65_535;
+
+async fn flush(
+    phone: &mut Phone,
+    sip: &UdpSocket,
+    media: &UdpSocket,
+    events: &mpsc::UnboundedSender<TimedEvent>,
+) {
+    while let Some(out) = phone.poll_output() {
+        match out {
+            Output::Transmit { socket, to, data } => {
+                let s = match socket {
+                    Socket::Sip => sip,
+                    Socket::Media => media,
+                };
+                if let Err(e) = s.send_to(&data, to).await {
+                    warn!(%e, ?socket, "send failed");
+                }
+            }
+            Output::Event(event) => {
+                let _ = events.send(TimedEvent {
+                    at: Instant::now(),
+                    event,
+                });
+            }
+        }
+    }
+}
+
+fn apply(
+    phone: &mut Phone,
+    now: Instant,
+    cmd: Command,
+) -> Result<(), sotto_call::phone::PhoneError> {
+    match cmd {
+        Command::Call { target, peer } => phone.call(now, target, peer),
+        Command::Answer => phone.answer(now),
+        Command::Reject { decline } => phone.reject(now, decline),
+        Command::Hangup => phone.hangup(now),
+        Command::ConfirmSas => phone.confirm_sas(now),
+        Command::RejectSas => phone.reject_sas(now),
+        Command::Stop => Ok(()),
+    }
+}
+
+/// Drives `phone` until [`Command::Stop`] (or the command channel closes), then returns it so
+/// the caller can read its statistics. Socket receive errors other than transient ones end the
+/// driver with that error.
+pub async fn run_phone(
+    mut phone: Phone,
+    sip: UdpSocket,
+    media: UdpSocket,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<TimedEvent>,
+) -> io::Result<Phone> {
+    let mut sip_buf = vec![0u8; MAX_DATAGRAM];
+    let mut media_buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        flush(&mut phone, &sip, &media, &events).await;
+        let deadline = phone.poll_timeout();
+        let sleep_until = deadline
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+        tokio::select! {
+            r = sip.recv_from(&mut sip_buf) => match r {
+                Ok((n, from)) => {
+                    if let Some(d) = sip_buf.get(..n) {
+                        phone.handle_sip(Instant::now(), from, d);
+                    }
+                }
+                Err(e) if is_transient(&e) => debug!(%e, "SIP socket"),
+                Err(e) => return Err(e),
+            },
+            r = media.recv_from(&mut media_buf) => match r {
+                Ok((n, from)) => {
+                    if let Some(d) = media_buf.get(..n) {
+                        phone.handle_media(Instant::now(), from, d);
+                    }
+                }
+                Err(e) if is_transient(&e) => debug!(%e, "media socket"),
+                Err(e) => return Err(e),
+            },
+            () = tokio::time::sleep_until(sleep_until) => {
+                phone.handle_timeout(Instant::now());
+            }
+            c = commands.recv() => match c {
+                None | Some(Command::Stop) => {
+                    flush(&mut phone, &sip, &media, &events).await;
+                    return Ok(phone);
+                }
+                Some(cmd) => {
+                    if let Err(e) = apply(&mut phone, Instant::now(), cmd) {
+                        warn!(%e, "command refused");
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// ICMP port-unreachable and friends surface as receive errors on Linux; they are not fatal.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
