@@ -1,0 +1,449 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "test code"
+)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test picks the clock origin with Instant::now"
+)]
+//! Interop with libotr 4.1 (Debian `libotr5-dev`), protocol version 3: our C harness
+//! `tests/c/libotr_peer.c` is compiled with `cc` at test time and driven over stdin/stdout.
+//!
+//! Run with `cargo test -p sotto-otr --test interop_libotr -- --ignored`.
+
+use rand::{RngCore, SeedableRng};
+use sotto_otr::{Config, Event, InstanceTag, LongTermKey, OtrState, Output, Session, SmpOutcome};
+use sotto_proto::crypto::Random;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+struct Rng(rand_chacha::ChaCha20Rng);
+impl Random for Rng {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0.fill_bytes(buf);
+    }
+}
+
+fn key() -> Arc<LongTermKey> {
+    static K: OnceLock<Arc<LongTermKey>> = OnceLock::new();
+    K.get_or_init(|| {
+        let mut r = Rng(rand_chacha::ChaCha20Rng::seed_from_u64(77));
+        Arc::new(LongTermKey::generate(&mut r))
+    })
+    .clone()
+}
+
+/// Compile the harness once.
+fn harness() -> PathBuf {
+    static H: OnceLock<PathBuf> = OnceLock::new();
+    H.get_or_init(|| {
+        let flags = Command::new("pkg-config")
+            .args(["--cflags", "--libs", "libotr"])
+            .output()
+            .expect("pkg-config is missing (apt-get install pkg-config)");
+        assert!(
+            flags.status.success(),
+            "libotr not found by pkg-config: apt-get install libotr5-dev ({})",
+            String::from_utf8_lossy(&flags.stderr)
+        );
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libotr_peer");
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/libotr_peer.c");
+        let mut cmd = Command::new("cc");
+        cmd.args(["-O1", "-Wall", "-o"]).arg(&out).arg(src);
+        cmd.args(String::from_utf8(flags.stdout).unwrap().split_whitespace());
+        cmd.arg("-lgcrypt");
+        let st = cmd.status().expect("cc is missing");
+        assert!(st.success(), "compiling the libotr harness failed");
+        out
+    })
+    .clone()
+}
+
+fn hex_of(s: &str) -> String {
+    hex::encode(s.as_bytes())
+}
+fn unhex(s: &str) -> String {
+    String::from_utf8(hex::decode(s).unwrap()).unwrap()
+}
+
+struct Lib {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    net: Vec<String>,
+    wire: Vec<String>,
+    lines: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Lib {
+    fn spawn(fragment_size: Option<usize>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(harness())
+            .arg(dir.path())
+            .arg(fragment_size.unwrap_or(0).to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut l = Self {
+            child,
+            stdin,
+            stdout,
+            net: Vec::new(),
+            wire: Vec::new(),
+            lines: Vec::new(),
+            _dir: dir,
+        };
+        l.read_until_ready();
+        l
+    }
+
+    fn read_until_ready(&mut self) {
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "libotr peer exited");
+            let line = line.trim_end().to_owned();
+            if line == "ready" {
+                return;
+            }
+            if let Some(h) = line.strip_prefix("net ") {
+                self.net.push(unhex(h));
+            } else {
+                self.lines.push(line);
+            }
+        }
+    }
+
+    fn cmd(&mut self, c: &str) {
+        writeln!(self.stdin, "{c}").unwrap();
+        self.stdin.flush().unwrap();
+        self.read_until_ready();
+    }
+
+    fn fingerprint_human(&self) -> String {
+        self.lines
+            .iter()
+            .find_map(|l| l.strip_prefix("fp ").map(str::to_owned))
+            .unwrap()
+    }
+
+    fn take_messages(&mut self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        self.lines.retain(|l| match l.strip_prefix("msg ") {
+            Some(rest) => {
+                let (enc, h) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push((unhex(h), enc == "1"));
+                false
+            }
+            None => true,
+        });
+        out
+    }
+
+    fn last(&self, prefix: &str) -> Option<String> {
+        self.lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+    }
+}
+
+impl Drop for Lib {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.wait();
+    }
+}
+
+struct Sotto {
+    s: Session,
+    events: Vec<Event>,
+    net: Vec<String>,
+    wire: Vec<String>,
+    rng: Rng,
+}
+
+impl Sotto {
+    fn new(cfg: Config, seed: u64) -> Self {
+        let mut rng = Rng(rand_chacha::ChaCha20Rng::seed_from_u64(seed));
+        let s = Session::new(cfg, key(), InstanceTag::random(&mut rng));
+        Self {
+            s,
+            events: Vec::new(),
+            net: Vec::new(),
+            wire: Vec::new(),
+            rng,
+        }
+    }
+    fn drain(&mut self) {
+        while let Some(o) = self.s.poll_output() {
+            match o {
+                Output::SendToNetwork(t) => self.net.push(t),
+                Output::Event(e) => self.events.push(e),
+            }
+        }
+    }
+    fn take_messages(&mut self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        self.events.retain(|e| match e {
+            Event::DisplayMessage { text, encrypted } => {
+                out.push((text.clone(), *encrypted));
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+    fn smp(&self) -> Option<SmpOutcome> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::SmpResult(o) => Some(*o),
+            _ => None,
+        })
+    }
+}
+
+fn pump(me: &mut Sotto, lib: &mut Lib) {
+    let now = Instant::now();
+    loop {
+        me.drain();
+        if me.net.is_empty() && lib.net.is_empty() {
+            return;
+        }
+        for m in std::mem::take(&mut me.net) {
+            me.wire.push(m.clone());
+            lib.cmd(&format!("net {}", hex_of(&m)));
+        }
+        for m in std::mem::take(&mut lib.net) {
+            lib.wire.push(m.clone());
+            if let Err(e) = me.s.handle_incoming(now, &m, &mut me.rng) {
+                panic!("sotto rejected libotr's message {m:?}: {e}");
+            }
+            me.drain();
+        }
+    }
+}
+
+fn connect(sotto_starts: bool, fragment: Option<usize>, seed: u64) -> (Sotto, Lib) {
+    let cfg = Config {
+        max_fragment_size: fragment,
+        ..Config::default()
+    };
+    let mut me = Sotto::new(cfg, seed);
+    let mut lib = Lib::spawn(fragment);
+    if sotto_starts {
+        me.s.start();
+    } else {
+        lib.cmd("query");
+    }
+    pump(&mut me, &mut lib);
+    assert_eq!(
+        me.s.state(),
+        OtrState::Unverified,
+        "sotto events: {:?}",
+        me.events
+    );
+    assert_eq!(me.s.version(), Some(3));
+    let secure = lib.last("secure ").expect("libotr did not go secure");
+    let (version, their_fp) = secure.split_once(' ').unwrap();
+    assert_eq!(version, "3");
+    assert_eq!(their_fp, hex::encode(key().fingerprint().0));
+    assert_eq!(
+        me.s.their_fingerprint().unwrap().to_human(),
+        lib.fingerprint_human()
+    );
+    assert_eq!(lib.last("state ").as_deref(), Some("1"));
+    (me, lib)
+}
+
+/// Largest sender key id among whole v3 data messages.
+fn max_sender_keyid(wire: &[String]) -> u32 {
+    use base64::Engine as _;
+    wire.iter()
+        .filter_map(|m| {
+            m.strip_prefix("?OTR:")?
+                .strip_suffix('.')
+                .map(str::to_owned)
+        })
+        .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .filter(|b| b.len() > 16 && b[..3] == [0, 3, 3])
+        .map(|b| u32::from_be_bytes(b[12..16].try_into().unwrap()))
+        .max()
+        .unwrap_or(0)
+}
+
+fn exchange(me: &mut Sotto, lib: &mut Lib, rounds: usize, long: bool) {
+    let now = Instant::now();
+    for i in 0..rounds {
+        let base = format!("sotto → libotr #{i}: grüße, 日本語, ✓ ");
+        let msg = if long { base.repeat(25) } else { base };
+        me.s.send(now, &msg, &mut me.rng).unwrap();
+        pump(me, lib);
+        assert_eq!(
+            lib.take_messages(),
+            vec![(msg, true)],
+            "libotr said {:?}",
+            lib.lines
+        );
+        if i % 4 != 3 {
+            let base = format!("libotr → sotto #{i}: ça va? ünïcødé ");
+            let msg = if long { base.repeat(25) } else { base };
+            lib.cmd(&format!("send {}", hex_of(&msg)));
+            pump(me, lib);
+            assert_eq!(me.take_messages(), vec![(msg, true)]);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs libotr5-dev and cc"]
+fn libotr_sotto_starts_v3_messages_and_rotation() {
+    let (mut me, mut lib) = connect(true, None, 1);
+    exchange(&mut me, &mut lib, 40, false);
+    assert!(
+        max_sender_keyid(&me.wire) >= 25,
+        "sotto key ids did not advance"
+    );
+    assert!(
+        max_sender_keyid(&lib.wire) >= 25,
+        "libotr key ids did not advance"
+    );
+    // sotto ends the conversation: libotr goes to "finished" (msgstate 2).
+    me.s.end(&mut me.rng).unwrap();
+    pump(&mut me, &mut lib);
+    lib.cmd("noop");
+    assert_eq!(lib.last("state ").as_deref(), Some("2"));
+}
+
+#[test]
+#[ignore = "needs libotr5-dev and cc"]
+fn libotr_starts_and_ends() {
+    let (mut me, mut lib) = connect(false, None, 2);
+    exchange(&mut me, &mut lib, 6, false);
+    lib.cmd("end");
+    pump(&mut me, &mut lib);
+    assert_eq!(me.s.state(), OtrState::Finished);
+}
+
+#[test]
+#[ignore = "needs libotr5-dev and cc"]
+fn libotr_fragments_v3() {
+    let (mut me, mut lib) = connect(true, Some(150), 3);
+    exchange(&mut me, &mut lib, 4, true);
+    for w in [&me.wire, &lib.wire] {
+        let frags: Vec<_> = w.iter().filter(|m| m.starts_with("?OTR|")).collect();
+        assert!(frags.len() > 20, "too few v3 fragments: {}", frags.len());
+        assert!(frags.iter().all(|f| f.len() <= 150));
+    }
+}
+
+#[test]
+#[ignore = "needs libotr5-dev and cc"]
+fn libotr_smp() {
+    let (mut me, mut lib) = connect(true, None, 4);
+    // sotto asks, no question, right secret.
+    me.s.start_smp(None, b"the blue door", &mut me.rng).unwrap();
+    pump(&mut me, &mut lib);
+    assert_eq!(lib.last("smp ").as_deref(), Some("ask"));
+    lib.cmd(&format!("smp_respond {}", hex_of("the blue door")));
+    pump(&mut me, &mut lib);
+    assert_eq!(me.smp(), Some(SmpOutcome::Succeeded));
+    assert_eq!(lib.last("smp ").as_deref(), Some("success"));
+    assert_eq!(me.s.state(), OtrState::Private);
+
+    // libotr asks with a question; sotto answers wrong, then right.
+    for (answer, ok) in [("Paris", false), ("Berlin", true)] {
+        me.events.clear();
+        lib.lines.clear();
+        lib.cmd(&format!(
+            "smp {} {}",
+            hex_of("Berlin"),
+            hex_of("Where did we meet?")
+        ));
+        pump(&mut me, &mut lib);
+        let q = me.events.iter().find_map(|e| match e {
+            Event::SmpRequest { question } => Some(question.clone()),
+            _ => None,
+        });
+        assert_eq!(q, Some(Some("Where did we meet?".to_owned())));
+        me.s.respond_smp(answer.as_bytes(), &mut me.rng).unwrap();
+        pump(&mut me, &mut lib);
+        let want = if ok {
+            SmpOutcome::Succeeded
+        } else {
+            SmpOutcome::Failed
+        };
+        assert_eq!(me.smp(), Some(want));
+        assert_eq!(
+            lib.last("smp ").as_deref(),
+            Some(if ok { "success" } else { "failure" })
+        );
+    }
+
+    // sotto asks with a question, libotr answers wrong.
+    me.events.clear();
+    lib.lines.clear();
+    me.s.start_smp(Some("Colour of the door?"), b"blue", &mut me.rng)
+        .unwrap();
+    pump(&mut me, &mut lib);
+    assert_eq!(
+        lib.last("smp ask ").map(|h| unhex(&h)).as_deref(),
+        Some("Colour of the door?")
+    );
+    lib.cmd(&format!("smp_respond {}", hex_of("red")));
+    pump(&mut me, &mut lib);
+    assert_eq!(me.smp(), Some(SmpOutcome::Failed));
+    assert_eq!(lib.last("smp ").as_deref(), Some("failure"));
+    exchange(&mut me, &mut lib, 2, false);
+}
+
+#[test]
+#[ignore = "needs libotr5-dev and cc"]
+fn libotr_extra_symmetric_key() {
+    let (mut me, mut lib) = connect(true, None, 5);
+    exchange(&mut me, &mut lib, 3, false);
+    // sotto announces a use; libotr derives the same key.
+    let k =
+        me.s.use_extra_symmetric_key(7, b"file.txt", &mut me.rng)
+            .unwrap();
+    pump(&mut me, &mut lib);
+    let got = lib.last("symkey ").expect("libotr saw no symkey");
+    assert_eq!(
+        got,
+        format!("7 {} {}", hex_of("file.txt"), hex::encode(k.expose()))
+    );
+    // libotr announces one; sotto derives the same key.
+    lib.cmd(&format!("symkey 9 {}", hex_of("voice")));
+    let sent = lib.last("symkey_sent ").unwrap();
+    pump(&mut me, &mut lib);
+    let ours = me.events.iter().find_map(|e| match e {
+        Event::ExtraSymmetricKey {
+            key,
+            use_id,
+            use_data,
+        } => Some(format!(
+            "{use_id} {}|{}",
+            hex::encode(key.expose()),
+            hex::encode(use_data)
+        )),
+        _ => None,
+    });
+    let (use_id, key_hex) = sent.split_once(' ').unwrap();
+    assert_eq!(
+        ours,
+        Some(format!("{use_id} {key_hex}|{}", hex_of("voice")))
+    );
+}
