@@ -32,13 +32,10 @@ struct Cli {
 enum Command {
     /// Run a real encrypted call between two local endpoints and check everything.
     Demo,
-    /// Place a call: `sotto call sip:name@host:port`.
-    Call {
-        /// The SIP URI to call.
-        uri: String,
-    },
-    /// Wait for incoming calls.
-    Listen,
+    /// Place a call, headless: `sotto call sip:name@host:port` (JSON events on stdout).
+    Call(cmd::CallArgs),
+    /// Wait for one incoming call, headless (JSON events on stdout, commands on stdin).
+    Listen(cmd::ListenArgs),
     /// Show (or rotate) this device's ZRTP identity and pseudonym.
     Id {
         /// Make a new identity (the old ZID is forgotten; peers will see a key change).
@@ -103,8 +100,8 @@ fn main() -> ExitCode {
         Command::Demo => cmd::demo(),
         Command::Diag { what } => cmd::diag(what),
         Command::Bench { what } => cmd::bench(what),
-        Command::Call { .. } => cmd::not_yet("call", "placing calls (SIP + ZRTP + SRTP)"),
-        Command::Listen => cmd::not_yet("listen", "answering calls"),
+        Command::Call(args) => cmd::phone_cli::call(&store, args),
+        Command::Listen(args) => cmd::phone_cli::listen(&store, args),
         Command::Id { new, yes } => cmd::identity::id(&store, new, yes),
         Command::Contacts => cmd::identity::contacts(&store),
         Command::Verify { peer } => {

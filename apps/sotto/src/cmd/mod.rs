@@ -2,9 +2,11 @@
 
 mod demo;
 pub(crate) mod identity;
+pub(crate) mod phone_cli;
 mod srtp;
 
 pub(crate) use identity::{PeerAction, StoreOptions};
+pub(crate) use phone_cli::{CallArgs, ListenArgs};
 
 pub(crate) use srtp::{BenchCommand, DiagCommand, bench, diag};
 

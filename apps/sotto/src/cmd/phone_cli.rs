@@ -1,0 +1,350 @@
+//! `sotto call` and `sotto listen`, headless: audio from/to WAV files, one JSON object per event
+//! on stdout, commands on stdin (`answer`, `reject`, `hangup`, `confirm`, `reject-sas`).
+//!
+//! Nothing about the call is written to disk except the ZID cache entry ZRTP needs for key
+//! continuity (and not even that with `--ephemeral`), and the recording the user asked for.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use serde_json::{Value, json};
+use sotto_call::phone::{AudioIo, CallEvent, MediaStats, Phone, PhoneConfig};
+use sotto_net::{Command, TimedEvent, run_phone};
+use sotto_proto::crypto::{OsRandom, Random};
+use sotto_sip::Uri;
+use sotto_zrtp::SharedCache;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::StoreOptions;
+
+/// Options shared by `call` and `listen`.
+#[derive(Debug, Args)]
+pub(crate) struct PhoneArgs {
+    /// Local SIP address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    sip: SocketAddr,
+    /// Local media (RTP/ZRTP) address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    media: SocketAddr,
+    /// Play this WAV file (any rate, mono or stereo) as the microphone; silence after its end.
+    #[arg(long, value_name = "FILE")]
+    play: Option<PathBuf>,
+    /// Record what the other side says into this WAV file (48 kHz mono).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Hang up this many seconds after the call is secure.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Confirm the SAS automatically (for scripted tests only: defeats the SAS check).
+    #[arg(long)]
+    auto_confirm: bool,
+    /// Allow clear (unencrypted) media if ZRTP fails; the call is shown INSECURE throughout.
+    #[arg(long)]
+    allow_insecure: bool,
+    /// Give up if the call is not secure within this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    timeout: f64,
+}
+
+/// `sotto call URI`.
+#[derive(Debug, Args)]
+pub(crate) struct CallArgs {
+    /// The SIP URI to call, e.g. `sip:bob@127.0.0.1:5062`.
+    uri: String,
+    /// Where to send the INVITE (default: the URI's host and port, which must be an IP).
+    #[arg(long)]
+    peer: Option<SocketAddr>,
+    #[command(flatten)]
+    common: PhoneArgs,
+}
+
+/// `sotto listen`.
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// Answer incoming calls without asking (otherwise type `answer` on stdin).
+    #[arg(long)]
+    auto_answer: bool,
+    #[command(flatten)]
+    common: PhoneArgs,
+}
+
+struct FileAudio {
+    play: Vec<i16>,
+    pos: usize,
+    heard: Arc<Mutex<Vec<i16>>>,
+    recording: bool,
+}
+
+impl AudioIo for FileAudio {
+    fn capture(&mut self, frame: &mut [i16]) {
+        for s in frame.iter_mut() {
+            *s = self.play.get(self.pos).copied().unwrap_or(0);
+            self.pos = self.pos.saturating_add(1);
+        }
+    }
+    fn play(&mut self, frame: &[i16]) {
+        if self.recording
+            && let Ok(mut h) = self.heard.lock()
+        {
+            h.extend_from_slice(frame);
+        }
+    }
+}
+
+fn emit(v: Value) {
+    println!("{v}");
+}
+
+fn event_json(e: &CallEvent) -> Value {
+    match e {
+        CallEvent::Calling => json!({"event": "calling"}),
+        CallEvent::IncomingCall { from } => json!({"event": "incoming_call", "from": from}),
+        CallEvent::Ringing => json!({"event": "ringing"}),
+        CallEvent::Connecting => json!({"event": "connecting", "state": "red",
+            "detail": "ZRTP running; no media sent or played"}),
+        CallEvent::Secure(s) => json!({
+            "event": "secure", "state": if s.verified { "green" } else { "orange" },
+            "sas": s.sas, "verified": s.verified, "cache": s.cache,
+            "hash": s.hash, "cipher": s.cipher, "auth_tag": s.auth_tag,
+            "key_agreement": s.key_agreement, "sas_type": s.sas_type,
+            "srtp_profile": s.srtp_profile, "peer_zid": s.peer_zid.to_hex(),
+        }),
+        CallEvent::Verified => json!({"event": "verified", "state": "green"}),
+        CallEvent::CacheMismatch => json!({"event": "cache_mismatch", "warning":
+            "this peer's key differs from the one remembered: someone may be in the middle; compare the SAS"}),
+        CallEvent::Ended { reason } => json!({"event": "ended", "reason": reason}),
+        other => json!({"event": "other", "detail": format!("{other:?}")}),
+    }
+}
+
+fn stats_json(s: &MediaStats) -> Value {
+    json!({
+        "event": "summary",
+        "srtp_sent": s.srtp_sent, "srtp_received": s.srtp_received,
+        "srtp_bytes_sent": s.srtp_bytes_sent, "srtp_bytes_received": s.srtp_bytes_received,
+        "srtp_rejected": s.srtp_rejected, "clear_rtp_sent": s.clear_rtp_sent,
+        "rtp_dropped_before_secure": s.rtp_dropped_before_secure,
+        "zrtp_sent": s.zrtp_sent, "stun_answered": s.stun_answered,
+        "frames_decoded": s.frames_decoded, "frames_concealed": s.frames_concealed,
+        "time_to_secure_ms": s.time_to_secure.map(|t| t.as_secs_f64() * 1000.0),
+    })
+}
+
+fn parse_command(line: &str) -> Option<Command> {
+    Some(match line.trim() {
+        "answer" => Command::Answer,
+        "reject" => Command::Reject { decline: true },
+        "busy" => Command::Reject { decline: false },
+        "hangup" => Command::Hangup,
+        "confirm" => Command::ConfirmSas,
+        "reject-sas" | "mismatch" => Command::RejectSas,
+        _ => return None,
+    })
+}
+
+async fn peer_for(uri: &str, explicit: Option<SocketAddr>) -> Result<SocketAddr> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    let rest = uri
+        .split_once(':')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow!("not a SIP URI: {uri}"))?;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split(';').next().unwrap_or(host);
+    let hostport = if host.contains(':') && !host.ends_with(']') {
+        host.to_owned()
+    } else {
+        format!("{host}:5060")
+    };
+    tokio::net::lookup_host(&hostport)
+        .await
+        .with_context(|| format!("resolving {hostport}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{hostport} has no address"))
+}
+
+/// `sotto call`.
+pub(crate) fn call(store: &StoreOptions, args: CallArgs) -> Result<ExitCode> {
+    run(store, &args.common, Some((args.uri, args.peer)), false)
+}
+
+/// `sotto listen`.
+pub(crate) fn listen(store: &StoreOptions, args: ListenArgs) -> Result<ExitCode> {
+    run(store, &args.common, None, args.auto_answer)
+}
+
+fn run(
+    store_opts: &StoreOptions,
+    args: &PhoneArgs,
+    target: Option<(String, Option<SocketAddr>)>,
+    auto_answer: bool,
+) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(store_opts, args, target, auto_answer))
+}
+
+async fn run_async(
+    store_opts: &StoreOptions,
+    args: &PhoneArgs,
+    target: Option<(String, Option<SocketAddr>)>,
+    auto_answer: bool,
+) -> Result<ExitCode> {
+    let play = match &args.play {
+        Some(p) => {
+            let a = sotto_media::wav::read_wav(p)
+                .with_context(|| format!("reading {}", p.display()))?;
+            if a.rate == 48_000 {
+                a.samples
+            } else {
+                sotto_media::resample::resample(&a.samples, a.rate, 48_000)?
+            }
+        }
+        None => Vec::new(),
+    };
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let mut store = store_opts.open()?;
+    let me = store.identity_or_create(&mut OsRandom, sotto_store::unix_now())?;
+    let sip = UdpSocket::bind(args.sip)
+        .await
+        .with_context(|| format!("binding SIP {}", args.sip))?;
+    let media = UdpSocket::bind(args.media)
+        .await
+        .with_context(|| format!("binding media {}", args.media))?;
+    let (sip_addr, media_addr) = (sip.local_addr()?, media.local_addr()?);
+    let mut cfg = PhoneConfig::new(sip_addr, media_addr, "sotto", me.zid);
+    cfg.display_name = Some(me.display_name.clone());
+    cfg.allow_insecure = args.allow_insecure;
+    cfg.unix_time = sotto_store::unix_now();
+    let cache = SharedCache::new(store);
+    let mut phone = Phone::new(
+        cfg,
+        Box::new(|| Box::new(OsRandom) as Box<dyn Random>),
+        Box::new(move || Some(Box::new(cache.clone()) as Box<dyn sotto_zrtp::ZidCache>)),
+    );
+    phone.set_audio(Box::new(FileAudio {
+        play,
+        pos: 0,
+        heard: heard.clone(),
+        recording: args.record.is_some(),
+    }));
+    emit(
+        json!({"event": "ready", "sip": sip_addr.to_string(), "media": media_addr.to_string(),
+                "zid": me.zid.to_hex(), "name": me.display_name}),
+    );
+
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<TimedEvent>();
+    // stdin commands, on a plain thread (reading stdin blocks).
+    let stdin_tx = cmd_tx.clone();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            match parse_command(&line) {
+                Some(c) => {
+                    if stdin_tx.send(c).is_err() {
+                        break;
+                    }
+                }
+                None if line.trim().is_empty() => {}
+                None => emit(
+                    json!({"event": "error", "detail": format!("unknown command {:?}; try answer, reject, hangup, confirm, reject-sas", line.trim())}),
+                ),
+            }
+        }
+    });
+    if let Some((uri, peer)) = &target {
+        let peer = peer_for(uri, *peer).await?;
+        let target: Uri = uri.parse().map_err(|e| anyhow!("bad SIP URI {uri}: {e}"))?;
+        cmd_tx.send(Command::Call { target, peer })?;
+    }
+    let driver = run_phone(phone, sip, media, cmd_rx, ev_tx);
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    let listening = target.is_none();
+    let control = async {
+        let mut secure = false;
+        let mut ended: Option<String> = None;
+        let mut hangup_at: Option<tokio::time::Instant> = None;
+        let give_up = tokio::time::Instant::now() + timeout;
+        let mut started = false;
+        loop {
+            let wake = match (hangup_at, secure || (listening && !started)) {
+                (Some(h), _) => h,
+                (None, false) => give_up,
+                (None, true) => tokio::time::Instant::now() + Duration::from_secs(3600),
+            };
+            tokio::select! {
+                ev = ev_rx.recv() => {
+                    let Some(ev) = ev else { break };
+                    emit(event_json(&ev.event));
+                    match &ev.event {
+                        CallEvent::IncomingCall { .. } => {
+                            started = true;
+                            if auto_answer {
+                                cmd_tx.send(Command::Answer)?;
+                            }
+                        }
+                        CallEvent::Secure(_) => {
+                            secure = true;
+                            if args.auto_confirm {
+                                cmd_tx.send(Command::ConfirmSas)?;
+                            }
+                            if let Some(d) = args.duration {
+                                hangup_at = Some(tokio::time::Instant::now() + Duration::from_secs_f64(d.max(0.0)));
+                            }
+                        }
+                        CallEvent::Ended { reason } => {
+                            ended = Some(reason.clone());
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                () = tokio::time::sleep_until(wake) => {
+                    if hangup_at.is_some() {
+                        hangup_at = None;
+                        cmd_tx.send(Command::Hangup)?;
+                    } else if !secure {
+                        emit(json!({"event": "error", "detail": "the call did not become secure in time"}));
+                        cmd_tx.send(Command::Hangup)?;
+                        // Give the BYE/CANCEL a moment, then stop.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = cmd_tx.send(Command::Stop);
+        Ok::<_, anyhow::Error>((secure, ended))
+    };
+    let (phone, outcome) = tokio::join!(driver, control);
+    let phone = phone.context("the phone driver failed")?;
+    let (secure, _ended) = outcome?;
+    if let Some(s) = phone.stats() {
+        emit(stats_json(s));
+    }
+    if let Some(path) = &args.record {
+        let samples = heard.lock().map(|h| h.clone()).unwrap_or_default();
+        sotto_media::wav::write_wav(
+            path,
+            &sotto_media::wav::Audio {
+                rate: 48_000,
+                samples,
+            },
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !secure {
+        bail!("the call never became secure");
+    }
+    Ok(ExitCode::SUCCESS)
+}
