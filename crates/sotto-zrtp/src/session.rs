@@ -28,6 +28,9 @@ const T1: (Duration, Duration, u32) = (Duration::from_millis(50), Duration::from
 /// Other messages (§6): T2 starts at 150 ms, doubles, capped at 1200 ms; 10 retransmissions.
 const T2: (Duration, Duration, u32) = (Duration::from_millis(150), Duration::from_millis(1200), 10);
 
+/// Confirm messages failing their checks before the session gives up (see `bad_confirm`).
+const MAX_BAD_CONFIRMS: u8 = 3;
+
 /// Our client identifier in Hello (16 bytes, space padded).
 pub const CLIENT_ID: [u8; 16] = *b"sotto           ";
 
@@ -377,18 +380,14 @@ struct AwaitConfirm {
     _commitment: Option<CommitmentChecked>,
 }
 
-struct AwaitConf2Ack {
-    info: SecureInfo,
-    confirm2: Vec<u8>,
-    _proof: ConfirmMacChecked,
-}
-
 struct SecureState {
     peer_zid: Zid,
     verified: bool,
     hash: HashAlg,
     keys_mackey_peer: SecretBytes,
     keys_zrtpkey_peer: SecretBytes,
+    /// Initiator: our Confirm2 until Conf2ACK arrives.
+    pending_confirm2: Option<Vec<u8>>,
     _proof: ConfirmMacChecked,
 }
 
@@ -405,7 +404,6 @@ enum State {
     /// Initiator, Multistream: Commit sent and accepted; waiting for Confirm1 is the
     /// `InitCommitSent` state. Responder waiting for Confirm2:
     RespConfirm1Sent(Box<AwaitConfirm>),
-    InitConfirm2Sent(Box<AwaitConf2Ack>),
     Secure(Box<SecureState>),
     Failed,
 }
@@ -429,6 +427,7 @@ pub struct ZrtpSession {
     now: Option<Instant>,
     last_conf2ack_needed: bool,
     pending_peer_keys: Option<(SecretBytes, SecretBytes, HashAlg)>,
+    bad_confirms: u8,
 }
 
 impl core::fmt::Debug for ZrtpSession {
@@ -550,6 +549,7 @@ impl ZrtpSession {
             now: Some(now),
             last_conf2ack_needed: false,
             pending_peer_keys: None,
+            bad_confirms: 0,
         };
         let hello = s.hello_raw.clone();
         s.send(&hello);
@@ -576,7 +576,6 @@ impl ZrtpSession {
             State::RespDhPart1Sent(_) => "DHPart1Sent",
             State::InitDhPart2Sent(..) => "DHPart2Sent",
             State::RespConfirm1Sent(_) => "Confirm1Sent",
-            State::InitConfirm2Sent(_) => "Confirm2Sent",
             State::Secure(_) => "Secure",
             State::Failed => "Failed",
         }
@@ -688,7 +687,9 @@ impl ZrtpSession {
         if t.left == 0 {
             let what = t.what;
             self.timer = None;
-            self.fail(FailureReason::Timeout(what), false);
+            if !matches!(self.state, State::Secure(_)) {
+                self.fail(FailureReason::Timeout(what), false);
+            }
             return;
         }
         t.left -= 1;
@@ -1500,10 +1501,11 @@ impl ZrtpSession {
                 };
                 self.state = State::InitDhPart2Sent(Box::new(aw), Vec::new());
             }
-            State::InitConfirm2Sent(st) => {
+            State::Secure(st) => {
                 // Our Confirm2 was lost and Confirm1 repeated.
-                let c2 = st.confirm2.clone();
-                self.send(&c2);
+                if let Some(c2) = st.pending_confirm2.clone() {
+                    self.send(&c2);
+                }
                 return;
             }
             _ => return,
@@ -1513,12 +1515,8 @@ impl ZrtpSession {
         };
         let (body, proof) = match self.check_confirm(st, &c) {
             Ok(x) => x,
-            Err(FailureReason::HashChain(_)) if st.depth == 1 => {
-                // Could be a forged Confirm1; the real one will come.
-                return;
-            }
             Err(r) => {
-                self.fail(r, true);
+                self.bad_confirm(r);
                 return;
             }
         };
@@ -1533,11 +1531,13 @@ impl ZrtpSession {
         self.send(&c2);
         self.arm(now, T2, c2.clone(), "Confirm2");
         let info = self.secure_info(*st, &body);
-        self.state = State::InitConfirm2Sent(Box::new(AwaitConf2Ack {
-            info,
-            confirm2: c2,
-            _proof: proof,
-        }));
+        // Every check is done (Confirm1 MAC, H0, the DHPart1 MAC): the keys and the SAS are
+        // final, so the initiator reports Secure now (§4.6: it may receive SRTP after Confirm1)
+        // and keeps retransmitting Confirm2 until Conf2ACK.
+        self.enter_secure(info, proof);
+        if let State::Secure(st) = &mut self.state {
+            st.pending_confirm2 = Some(c2);
+        }
     }
 
     fn on_confirm2(&mut self, c: Confirm) {
@@ -1556,7 +1556,7 @@ impl ZrtpSession {
         let (body, proof) = match self.check_confirm(st, &c) {
             Ok(x) => x,
             Err(r) => {
-                self.fail(r, true);
+                self.bad_confirm(r);
                 return;
             }
         };
@@ -1571,17 +1571,22 @@ impl ZrtpSession {
         self.enter_secure(info, proof);
     }
 
+    /// A Confirm that fails its MAC or hash-chain check may be a stale packet replayed from an
+    /// earlier session, so the first ones are dropped; the third ends the session with Error
+    /// 0x70 (§5.9). No keys are ever released from a failed Confirm.
+    fn bad_confirm(&mut self, reason: FailureReason) {
+        self.bad_confirms = self.bad_confirms.saturating_add(1);
+        if self.bad_confirms >= MAX_BAD_CONFIRMS {
+            self.fail(reason, true);
+        }
+    }
+
     fn on_conf2ack(&mut self) {
-        let State::InitConfirm2Sent(_) = &self.state else {
-            return;
-        };
-        let State::InitConfirm2Sent(st) = core::mem::replace(&mut self.state, State::Discovery)
-        else {
-            return;
-        };
-        self.timer = None;
-        let AwaitConf2Ack { info, _proof, .. } = *st;
-        self.enter_secure(info, _proof);
+        if let State::Secure(st) = &mut self.state
+            && st.pending_confirm2.take().is_some()
+        {
+            self.timer = None;
+        }
     }
 
     /// Assembles the Secure event and applies the cache rules (§4.6.1, §4.9).
@@ -1659,6 +1664,7 @@ impl ZrtpSession {
             verified: info.verified,
             hash,
             keys_mackey_peer: mk,
+            pending_confirm2: None,
             keys_zrtpkey_peer: zk,
             _proof: proof,
         }));

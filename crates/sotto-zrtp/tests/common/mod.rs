@@ -196,3 +196,40 @@ pub fn assert_agree(pair: &Pair<Peer, Peer>) -> (&SecureInfo, &SecureInfo) {
 pub fn t0() -> Instant {
     Instant::now()
 }
+
+/// The message type block of a ZRTP packet (bytes 12..20), if it is one.
+pub fn msg_type(pkt: &[u8]) -> Option<[u8; 8]> {
+    sotto_zrtp::packet::Packet::parse(pkt)
+        .ok()
+        .and_then(|p| p.message.get(4..12).map(|b| b.try_into().unwrap()))
+}
+
+/// Rewrites the CRC after a deliberate modification, so only the ZRTP checks can catch it.
+pub fn fix_crc(pkt: &mut [u8]) {
+    let n = pkt.len() - 4;
+    let crc = sotto_zrtp::packet::crc32c(&pkt[..n]);
+    pkt[n..].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// An endpoint that rewrites some of its own outgoing packets (an on-path attacker's view).
+pub struct Tamper<F: FnMut(&mut Vec<u8>)> {
+    pub inner: Peer,
+    pub f: F,
+}
+
+impl<F: FnMut(&mut Vec<u8>)> Endpoint for Tamper<F> {
+    fn handle_datagram(&mut self, now: Instant, data: &[u8]) {
+        self.inner.handle_datagram(now, data);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let mut p = self.inner.poll_transmit(now)?;
+        (self.f)(&mut p);
+        Some(p)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+}
