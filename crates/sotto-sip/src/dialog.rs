@@ -105,7 +105,8 @@ impl Dialog {
             .headers
             .contact()?
             .map(|c| c.uri)
-            .ok_or(SipError::PeerMisbehaved("INVITE without Contact"))?;
+            // RFC 2543 INVITEs may lack Contact (RFC 4475 §3.4): fall back to From.
+            .unwrap_or_else(|| from.uri.clone());
         Ok(Self {
             id: DialogId {
                 call_id: request.headers.call_id()?.to_owned(),

@@ -81,17 +81,29 @@ pub struct TxKey {
 }
 
 impl TxKey {
-    /// The key of a request (server side).
+    /// The key of a request (server side). Requests without a branch (RFC 2543 peers) are
+    /// keyed on Call-ID, From tag, CSeq number and sent-by instead (a simplification of
+    /// §17.2.3's backwards-compatible rule).
     pub fn of_request(r: &Request) -> Result<Self> {
         let via = r.headers.top_via()?;
-        let branch = via
-            .branch()
-            .ok_or_else(|| SipError::malformed("Via without branch"))?
-            .to_owned();
         let method = if r.method == Method::Ack {
             Method::Invite
         } else {
             r.method.clone()
+        };
+        let branch = match via.branch() {
+            Some(b) => b.to_owned(),
+            None => {
+                let from = r.headers.from()?;
+                format!(
+                    "rfc2543|{}|{}|{}|{}:{}",
+                    r.headers.call_id()?,
+                    from.tag().unwrap_or(""),
+                    r.headers.cseq()?.seq,
+                    via.host,
+                    via.port.unwrap_or(5060)
+                )
+            }
         };
         Ok(Self { branch, method })
     }

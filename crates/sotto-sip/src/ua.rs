@@ -653,12 +653,38 @@ impl UserAgent {
             s.tx.handle_request(now, &req);
             return;
         }
+        if self.servers.len() >= MAX_SERVER_TRANSACTIONS {
+            // Overload: answer statelessly instead of keeping more state (§21.5.4).
+            let mut r = req.reply(
+                503,
+                "Service Unavailable",
+                Some(&random_hex(self.rng.as_mut(), 6)),
+            );
+            r.headers.push("Retry-After", "5");
+            self.transmit(reply_to, &Message::Response(r));
+            self.emit(UaEvent::Dropped {
+                reason: "too many transactions",
+            });
+            return;
+        }
         let tx = match ServerTransaction::new(now, req.clone(), self.cfg.reliable, self.cfg.timers)
         {
             Ok(tx) => tx,
             Err(_) => return,
         };
         self.servers.push(ServerEntry { tx, to: reply_to });
+        if let Some((status, extra)) = precheck(&req) {
+            let mut r = req.reply(
+                status,
+                reason_phrase(status),
+                Some(&random_hex(self.rng.as_mut(), 6)),
+            );
+            if let Some((name, value)) = extra {
+                r.headers.push(name, value);
+            }
+            let _ = self.respond(now, &key, r);
+            return;
+        }
         match req.method {
             Method::Invite => self.on_invite(now, source, &key, req),
             Method::Bye => self.on_bye(now, &key, &req),
@@ -738,15 +764,6 @@ impl UserAgent {
             });
             return;
         }
-        if req.headers.contact().ok().flatten().is_none() {
-            let r = req.reply(
-                400,
-                "Missing Contact",
-                Some(&random_hex(self.rng.as_mut(), 6)),
-            );
-            let _ = self.respond(now, key, r);
-            return;
-        }
         let handle = CallHandle(self.next_handle);
         self.next_handle += 1;
         let from = match req.headers.from() {
@@ -784,6 +801,17 @@ impl UserAgent {
             let _ = self.respond(now, key, r);
             return;
         };
+        let in_order = self
+            .legs
+            .get_mut(idx)
+            .and_then(|l| l.dialog.as_mut())
+            .is_none_or(|d| d.handle_request(req).is_ok());
+        if !in_order {
+            // §12.2.2: a lower CSeq than the last one is out of order.
+            let r = req.reply(500, "Server Internal Error", None);
+            let _ = self.respond(now, key, r);
+            return;
+        }
         let r = req.reply(200, "OK", None);
         let _ = self.respond(now, key, r);
         if let Some(leg) = self.legs.get_mut(idx) {
@@ -1170,6 +1198,44 @@ impl UserAgent {
     }
 }
 
+/// Most server transactions kept at once; beyond it new requests get a stateless 503.
+pub const MAX_SERVER_TRANSACTIONS: usize = 1024;
+
+/// §8.2.1–§8.2.3 checks before a request reaches its method: URI scheme (416), Require (420),
+/// body type (415), Accept (406). Returns the status and an extra header for the reply.
+fn precheck(req: &Request) -> Option<(u16, Option<(&'static str, String)>)> {
+    if req.uri.sip().is_none() {
+        return Some((416, None));
+    }
+    if req.method != Method::Cancel {
+        let required: Vec<&str> = req.headers.get_list("Require").collect();
+        if !required.is_empty() {
+            return Some((420, Some(("Unsupported", required.join(", ")))));
+        }
+    }
+    if req.method == Method::Invite {
+        let ct = req.headers.content_type().ok().flatten();
+        if !req.body.is_empty() && !ct.as_ref().is_some_and(crate::headers::ContentType::is_sdp) {
+            return Some((415, Some(("Accept", "application/sdp".to_owned()))));
+        }
+        let accepts: Vec<&str> = req.headers.get_list("Accept").collect();
+        let sdp_ok = accepts.is_empty()
+            || accepts.iter().any(|a| {
+                let t = a
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                t == "application/sdp" || t == "application/*" || t == "*/*"
+            });
+        if !sdp_ok {
+            return Some((406, None));
+        }
+    }
+    None
+}
+
 fn rewrite_top_via(req: &mut Request, top: &Via) {
     // Replace the first Via value (which may share a line with others).
     let Some(pos) = req.headers.0.iter().position(|h| h.name == "Via") else {
@@ -1212,6 +1278,10 @@ pub fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
         407 => "Proxy Authentication Required",
         408 => "Request Timeout",
         480 => "Temporarily Unavailable",
