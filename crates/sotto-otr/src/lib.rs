@@ -53,7 +53,10 @@ pub mod text;
 pub mod wire;
 
 pub use keys::{Fingerprint, LongTermKey, PublicKey};
-pub use session::{Config, Event, InstanceTag, KnownPeer, OtrState, Output, Session, SmpOutcome};
+pub use session::{
+    Config, Event, HEARTBEAT_INTERVAL, InstanceTag, KnownPeer, OtrState, Output, Session,
+    SmpOutcome,
+};
 
 use sotto_proto::WireError;
 use thiserror::Error;

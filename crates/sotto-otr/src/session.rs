@@ -17,7 +17,7 @@ use sotto_proto::crypto::Random;
 use sotto_proto::{Reader, SecretArray};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -406,7 +406,13 @@ pub struct Session {
     tag_sent: bool,
     out: VecDeque<Output>,
     last_state: OtrState,
+    last_sent: Option<Instant>,
 }
+
+/// After receiving a message, send an empty "heartbeat" data message if we have not sent
+/// anything for this long, so the peer's keys rotate (and old MAC keys get revealed) even in a
+/// one-sided conversation (libotr's behaviour).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The AKE key id we use for our D-H key.
 const AKE_KEYID: u32 = 1;
@@ -430,6 +436,7 @@ impl Session {
             tag_sent: false,
             out: VecDeque::new(),
             last_state: OtrState::NotPrivate,
+            last_sent: None,
         }
     }
 
@@ -1298,7 +1305,7 @@ impl Session {
 
     fn on_data(
         &mut self,
-        _now: Instant,
+        now: Instant,
         h: &Header,
         bin: &[u8],
         d: &DataMsg,
@@ -1378,6 +1385,13 @@ impl Session {
                 text: String::from_utf8_lossy(&msg).into_owned(),
                 encrypted: true,
             });
+            let due = self
+                .last_sent
+                .is_none_or(|t| now.saturating_duration_since(t) >= HEARTBEAT_INTERVAL);
+            if due && matches!(self.msg, MsgState::Encrypted(_)) {
+                self.last_sent = Some(now);
+                self.send_data(b"", &[], FLAG_IGNORE_UNREADABLE, rng)?;
+            }
         }
         for t in tlvs {
             self.on_tlv(t, &extra, rng)?;

@@ -377,3 +377,43 @@ fn whitespace_tag_starts_ake_and_require_encryption_queues() {
     assert!(seen.iter().all(|m| !m.contains("secret plans")));
     assert_eq!(c.texts(), vec![("secret plans".to_owned(), true)]);
 }
+
+#[test]
+fn heartbeat_after_silence() {
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 15);
+    let t0 = Instant::now();
+    let deliver = |from: &mut Peer, to: &mut Peer, r: &mut Rng, at: Instant| -> usize {
+        from.drain();
+        let msgs = std::mem::take(&mut from.net);
+        for m in &msgs {
+            to.s.handle_incoming(at, m, r).unwrap();
+        }
+        to.drain();
+        msgs.len()
+    };
+    a.s.send(t0, "one", &mut r).unwrap();
+    deliver(&mut a, &mut b, &mut r, t0);
+    // b has never sent: it answers with one empty heartbeat, which a does not display.
+    assert_eq!(deliver(&mut b, &mut a, &mut r, t0), 1);
+    assert!(a.texts().is_empty());
+    let t1 = t0 + std::time::Duration::from_secs(10);
+    a.s.send(t1, "two", &mut r).unwrap();
+    deliver(&mut a, &mut b, &mut r, t1);
+    assert_eq!(
+        deliver(&mut b, &mut a, &mut r, t1),
+        0,
+        "no heartbeat within the interval"
+    );
+    let t2 = t0 + sotto_otr::HEARTBEAT_INTERVAL + std::time::Duration::from_secs(1);
+    a.s.send(t2, "three", &mut r).unwrap();
+    deliver(&mut a, &mut b, &mut r, t2);
+    assert_eq!(deliver(&mut b, &mut a, &mut r, t2), 1);
+    assert_eq!(
+        b.texts(),
+        vec![
+            ("one".to_owned(), true),
+            ("two".to_owned(), true),
+            ("three".to_owned(), true)
+        ]
+    );
+}
