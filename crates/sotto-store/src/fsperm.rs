@@ -95,3 +95,10 @@ pub(crate) fn tighten_mode(path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// `path` with `suffix` appended to its file name (`zid.db` + `-wal`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    std::path::PathBuf::from(s)
+}

@@ -5,6 +5,7 @@ use crate::fsperm;
 use crate::model::{Contact, LocalIdentity, PeerRecord};
 use crate::names::random_display_name;
 use crate::schema::{self, APPLICATION_ID, MIGRATIONS};
+use rusqlite::config::DbConfig;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use sotto_proto::crypto::Random;
@@ -165,12 +166,23 @@ struct Header {
     objects: i64,
 }
 
+/// Reads the three values from one snapshot (another handle may be initialising the file).
 fn read_header(conn: &Connection) -> rusqlite::Result<Header> {
-    Ok(Header {
-        application_id: conn.pragma_query_value(None, "application_id", |r| r.get(0))?,
-        user_version: conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
-        objects: conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?,
-    })
+    let read = |c: &Connection| -> rusqlite::Result<Header> {
+        Ok(Header {
+            application_id: c.pragma_query_value(None, "application_id", |r| r.get(0))?,
+            user_version: c.pragma_query_value(None, "user_version", |r| r.get(0))?,
+            objects: c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?,
+        })
+    };
+    if conn.is_autocommit() {
+        let tx = conn.unchecked_transaction()?;
+        let h = read(&tx)?;
+        tx.commit()?;
+        Ok(h)
+    } else {
+        read(conn)
+    }
 }
 
 /// Decides whether the database can be used, and at which schema version it is. Runs before any
@@ -218,7 +230,16 @@ impl Store {
         fsperm::prepare_file(path)?;
         // No SQLITE_OPEN_CREATE: the file exists (we just checked or made it).
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // A WAL with content, left by a writer that crashed (or is still running).
+        let hot_wal =
+            std::fs::metadata(fsperm::with_suffix(path, "-wal")).is_ok_and(|m| m.len() > 0);
         let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+        // Until the file is known to be ours, closing must not checkpoint such a WAL into it:
+        // a refused file keeps its bytes. (Without a hot WAL, closing writes nothing.)
+        if hot_wal {
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+                .map_err(db)?;
+        }
         base_pragmas(&conn).map_err(db)?;
 
         // Read-only inspection first.
@@ -236,13 +257,35 @@ impl Store {
             }
         }
         fsperm::tighten_mode(path)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
+            .map_err(db)?;
 
         // WAL: readers do not block the writer, and a crash never leaves half a transaction.
         // (On a file system without shared memory SQLite keeps its rollback journal, which is
         // just as atomic but serialises handles.)
-        let _mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(db)?;
+        // Switching needs an exclusive lock and SQLite does not wait for it (no busy handler),
+        // so two handles opening a new store at once retry here for up to the busy timeout.
+        let started = std::time::Instant::now();
+        loop {
+            let mode: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .map_err(db)?;
+            if mode.eq_ignore_ascii_case("wal") {
+                break;
+            }
+            match conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            {
+                Ok(_) => break,
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(db(e)),
+            }
+        }
         // FULL: a committed cache update survives power loss. Losing the newest rs1 would make
         // the next call report a false key change.
         conn.pragma_update(None, "synchronous", "FULL")
@@ -304,11 +347,7 @@ impl Store {
     /// file: kept aside, not overwritten" path; call it only after the user was told.
     pub fn move_aside(path: impl AsRef<Path>, now: u64) -> Result<std::path::PathBuf> {
         let path = path.as_ref();
-        let with_suffix = |p: &Path, suffix: &str| {
-            let mut s = p.as_os_str().to_owned();
-            s.push(suffix);
-            std::path::PathBuf::from(s)
-        };
+        let with_suffix = fsperm::with_suffix;
         let mut target = with_suffix(path, &format!(".unusable-{now}"));
         let mut n = 1u32;
         while target.exists() || with_suffix(&target, "-wal").exists() {

@@ -365,3 +365,38 @@ fn durability_can_be_relaxed_without_losing_atomicity() {
     assert_eq!(p.rs2.unwrap().secret.expose(), &[4; 32]);
     Store::open_ephemeral().unwrap().set_durable(false).unwrap();
 }
+
+#[test]
+fn a_refused_file_with_a_hot_wal_keeps_its_bytes_and_its_wal() {
+    // A newer sotto crashed with committed data still in its WAL: our refusal must not
+    // checkpoint that WAL into the file on close.
+    let base = tempfile::tempdir().unwrap();
+    let live = base.path().join("live");
+    let crashed = base.path().join("crashed");
+    fs::create_dir(&live).unwrap();
+    fs::create_dir(&crashed).unwrap();
+    let path = live.join("zid.db");
+    drop(Store::open(&path).unwrap());
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer
+        .execute_batch(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA user_version = 9; \
+             INSERT INTO peers (zid, first_seen, last_seen) VALUES (x'010203040506070809101112', 1, 1);",
+        )
+        .unwrap();
+    // Snapshot the three files while the writer still holds them (as a crash would leave them).
+    for name in ["zid.db", "zid.db-wal", "zid.db-shm"] {
+        fs::copy(live.join(name), crashed.join(name)).unwrap();
+    }
+    drop(writer);
+    let copy = crashed.join("zid.db");
+    let wal = sidecar(&copy, "-wal");
+    let wal_before = fs::read(&wal).unwrap();
+    assert!(!wal_before.is_empty());
+    let err = assert_refused_untouched(&copy);
+    assert!(
+        matches!(err, StoreError::TooNew { found: 9, .. }),
+        "{err:?}"
+    );
+    assert_eq!(fs::read(&wal).unwrap(), wal_before, "WAL changed");
+}
