@@ -260,3 +260,114 @@ pub fn build_cancel(invite: &Request) -> Result<Request> {
         .push("CSeq", format!("{} CANCEL", invite.headers.cseq()?.seq));
     Ok(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uri::Host;
+
+    fn invite() -> Request {
+        Request::parse(
+            b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKinv\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\nCall-ID: d1\r\n\
+CSeq: 10 INVITE\r\nContact: <sip:alice@192.0.2.1>\r\nRoute: <sip:edge.example.com;lr>\r\n\r\n",
+        )
+        .unwrap()
+    }
+
+    fn via() -> Via {
+        Via::new("UDP", Host::V4([192, 0, 2, 1].into()), None, "z9hG4bKnew")
+    }
+
+    #[test]
+    fn uac_route_set_is_reversed_record_route_and_loose_routing() {
+        // §12.1.2: route set = Record-Route in reverse; §12.2.1.1 loose routing.
+        let inv = invite();
+        let mut ok = inv.reply(200, "OK", Some("b"));
+        ok.headers.push(
+            "Record-Route",
+            "<sip:p2.example.com;lr>, <sip:p1.example.com;lr>",
+        );
+        ok.headers.push("Contact", "<sip:bob@192.0.2.2:5062>");
+        let mut d = Dialog::uac(&inv, &ok).unwrap();
+        assert_eq!(d.state, DialogState::Confirmed);
+        assert_eq!(
+            d.id,
+            DialogId {
+                call_id: "d1".into(),
+                local_tag: "a".into(),
+                remote_tag: "b".into()
+            }
+        );
+        let bye = d.new_request(Method::Bye, &via());
+        assert_eq!(bye.uri.to_string(), "sip:bob@192.0.2.2:5062");
+        let routes: Vec<String> = bye
+            .headers
+            .routes()
+            .unwrap()
+            .iter()
+            .map(|r| r.uri.to_string())
+            .collect();
+        assert_eq!(routes, ["sip:p1.example.com;lr", "sip:p2.example.com;lr"]);
+        assert_eq!(bye.headers.cseq().unwrap().seq, 11);
+        assert_eq!(bye.headers.to().unwrap().tag(), Some("b"));
+        let ack = d.ack(10, &via());
+        assert_eq!(ack.headers.cseq().unwrap().to_string(), "10 ACK");
+        assert_eq!(d.local_seq, 11, "ACK takes no CSeq number");
+    }
+
+    #[test]
+    fn strict_route_puts_first_route_in_request_uri() {
+        let inv = invite();
+        let mut ok = inv.reply(200, "OK", Some("b"));
+        ok.headers.push("Record-Route", "<sip:strict.example.com>");
+        ok.headers.push("Contact", "<sip:bob@192.0.2.2>");
+        let mut d = Dialog::uac(&inv, &ok).unwrap();
+        let bye = d.new_request(Method::Bye, &via());
+        assert_eq!(bye.uri.to_string(), "sip:strict.example.com");
+        let routes: Vec<String> = bye
+            .headers
+            .routes()
+            .unwrap()
+            .iter()
+            .map(|r| r.uri.to_string())
+            .collect();
+        assert_eq!(routes, ["sip:bob@192.0.2.2"]);
+    }
+
+    #[test]
+    fn uas_cseq_order_and_target_refresh() {
+        let inv = invite();
+        let mut d =
+            Dialog::uas(&inv, "b", NameAddr::parse("<sip:bob@192.0.2.2>").unwrap()).unwrap();
+        assert_eq!(d.remote_seq, Some(10));
+        assert_eq!(d.local_uri.tag(), Some("b"));
+        let mut reinv = inv.clone();
+        reinv.headers.set("CSeq", "11 INVITE");
+        reinv
+            .headers
+            .set("Contact", "<sip:alice@198.51.100.1:7000>");
+        d.handle_request(&reinv).unwrap();
+        assert_eq!(d.remote_target.to_string(), "sip:alice@198.51.100.1:7000");
+        let mut old = inv.clone();
+        old.method = Method::Bye;
+        old.headers.set("CSeq", "9 BYE");
+        assert!(
+            d.handle_request(&old).is_err(),
+            "lower CSeq is refused (500)"
+        );
+    }
+
+    #[test]
+    fn cancel_matches_the_invite() {
+        // §9.1: same branch, Call-ID, From, To, CSeq number, Route.
+        let inv = invite();
+        let c = build_cancel(&inv).unwrap();
+        assert_eq!(c.method, Method::Cancel);
+        assert_eq!(c.uri, inv.uri);
+        assert_eq!(c.headers.top_via().unwrap().branch(), Some("z9hG4bKinv"));
+        assert_eq!(c.headers.cseq().unwrap().to_string(), "10 CANCEL");
+        assert_eq!(c.headers.get("Route"), inv.headers.get("Route"));
+        assert_eq!(c.headers.to().unwrap().tag(), None);
+    }
+}

@@ -293,7 +293,12 @@ impl Registration {
                     self.out.push_back(RegOutput::Event(RegEvent::Unregistered));
                     return;
                 }
-                let granted = self.granted_expires(&resp).unwrap_or(self.expires);
+                // A registrar may shorten but not lengthen the binding (§10.3 step 7); clamping
+                // also keeps a hostile value from scheduling beyond what we asked.
+                let granted = self
+                    .granted_expires(&resp)
+                    .unwrap_or(self.expires)
+                    .min(self.expires);
                 self.refresh_at = Some(now + refresh_delay(granted));
                 self.out
                     .push_back(RegOutput::Event(RegEvent::Registered { expires: granted }));

@@ -64,6 +64,7 @@ struct Phone {
     offer: Option<SessionDescription>,
     negotiated: Vec<Direction>,
     version: u64,
+    drop_acks: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,17 +77,27 @@ enum Action {
 
 impl Phone {
     fn new(me: &str, peer: &str, user: &str, script: Script, seed: u64) -> Self {
+        Self::with_transport(me, peer, user, script, seed, false)
+    }
+
+    fn with_transport(
+        me: &str,
+        peer: &str,
+        user: &str,
+        script: Script,
+        seed: u64,
+        reliable: bool,
+    ) -> Self {
         let me: SocketAddr = me.parse().unwrap();
+        let mut cfg = UaConfig::new(me, user);
+        cfg.reliable = reliable;
         let mut audio = LocalAudio::new(SocketAddr::new(me.ip(), me.port() + 1000));
         audio.zrtp_hash = Some(sdp::ZrtpHash {
             version: "1.10".into(),
             hash: [seed as u8; 32],
         });
         Self {
-            ua: UserAgent::new(
-                UaConfig::new(me, user),
-                Box::new(Seeded(ChaCha8Rng::seed_from_u64(seed))),
-            ),
+            ua: UserAgent::new(cfg, Box::new(Seeded(ChaCha8Rng::seed_from_u64(seed)))),
             me,
             peer: peer.parse().unwrap(),
             script,
@@ -98,6 +109,7 @@ impl Phone {
             offer: None,
             negotiated: Vec::new(),
             version: 1,
+            drop_acks: false,
         }
     }
 
@@ -133,6 +145,7 @@ impl Phone {
     fn pump(&mut self, now: Instant) {
         while let Some(o) = self.ua.poll_output() {
             match o {
+                UaOutput::Transmit { data, .. } if self.drop_acks && data.starts_with(b"ACK ") => {}
                 UaOutput::Transmit { to, data } => {
                     assert_eq!(to, self.peer, "{} sends only to its peer", self.me);
                     self.out.push_back(data);
@@ -418,4 +431,113 @@ fn busy_here_486() {
         assert_eq!(p.a().ended(), Some(&EndReason::Rejected(486)));
         assert_eq!(p.b().ended(), Some(&EndReason::Declined(486)));
     }
+}
+
+#[test]
+fn call_over_reliable_transport_has_no_retransmissions_and_no_linger() {
+    // §17.1.1.2 / §17.2.1: over TCP, no A/E/G retransmissions and D/I/J/K are zero.
+    let t0 = Instant::now();
+    let mut a = Phone::with_transport(ALICE, BOB, "alice", Script::Caller { hold: false }, 1, true);
+    let b = Phone::with_transport(BOB, ALICE, "bob", Script::Callee, 2, true);
+    a.start(t0);
+    let mut p = Pair::new(
+        a,
+        b,
+        Link::symmetric(NetemConfig::new().delay(Duration::from_millis(30)), 1),
+        t0,
+    );
+    p.enable_capture();
+    p.drive_until(
+        |a, b| a.ended().is_some() && b.ended().is_some(),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let ended_at = p.elapsed();
+    let drained = p.drive(Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        p.a().ua.transaction_count() + p.b().ua.transaction_count(),
+        0
+    );
+    assert!(
+        drained < Duration::from_secs(1),
+        "nothing lingers over TCP ({drained:?} after {ended_at:?})"
+    );
+    let firsts: Vec<String> = p
+        .captured()
+        .iter()
+        .map(|c| {
+            String::from_utf8_lossy(&c.data)
+                .lines()
+                .next()
+                .unwrap()
+                .split(' ')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        firsts,
+        [
+            "INVITE sip:bob@192.0.2.2:5062",
+            "SIP/2.0 100",
+            "SIP/2.0 180",
+            "SIP/2.0 200",
+            "ACK sip:bob@192.0.2.2:5062;transport=tcp",
+            "BYE sip:bob@192.0.2.2:5062;transport=tcp",
+            "SIP/2.0 200"
+        ],
+    );
+    let invite = String::from_utf8_lossy(&p.captured()[0].data).into_owned();
+    assert!(
+        invite.contains("Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK"),
+        "{invite}"
+    );
+    assert!(
+        invite.contains(";transport=tcp>"),
+        "Contact says TCP: {invite}"
+    );
+}
+
+#[test]
+fn callee_without_ack_retransmits_200_then_hangs_up() {
+    // §13.3.1.4: the UAS retransmits its 2xx at T1, 2T1... capped at T2, and after 64*T1
+    // without ACK ends the call with BYE. Here every ACK from A is lost.
+    let t0 = Instant::now();
+    let mut a = Phone::new(ALICE, BOB, "alice", Script::Caller { hold: false }, 1);
+    let b = Phone::new(BOB, ALICE, "bob", Script::Callee, 2);
+    // A swallows its own ACKs (as if the network dropped every one).
+    a.drop_acks = true;
+    a.start(t0);
+    let mut p = Pair::new(a, b, Link::perfect(), t0);
+    p.enable_capture();
+    p.drive_until(
+        |a, _| {
+            a.events
+                .iter()
+                .any(|e| matches!(e, UaEvent::Answered { .. }))
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    p.a_mut().todo.clear(); // A does not hang up by itself
+    p.drive_until(|_, b| b.ended().is_some(), Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(p.b().ended(), Some(&EndReason::Timeout));
+    let oks = p
+        .captured()
+        .iter()
+        .filter(|c| {
+            c.data.starts_with(b"SIP/2.0 200")
+                && String::from_utf8_lossy(&c.data).contains("INVITE\r\n")
+        })
+        .count();
+    assert!(oks >= 7, "the 200 was retransmitted ({oks} copies)");
+    assert!(
+        p.captured().iter().any(|c| c.data.starts_with(b"BYE ")),
+        "the callee hung up with BYE"
+    );
+    p.drive_until(|a, _| a.ended().is_some(), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(p.a().ended(), Some(&EndReason::RemoteHangup));
 }
