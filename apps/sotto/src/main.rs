@@ -77,6 +77,13 @@ enum Command {
         #[command(subcommand)]
         what: cmd::BenchCommand,
     },
+    /// One ZRTP endpoint over UDP, JSON on secure (interop diagnostics; `--help` for options).
+    #[command(name = "zrtp-peer", disable_help_flag = true)]
+    ZrtpPeer {
+        /// Options, parsed by the subcommand itself (`sotto zrtp-peer --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn init_logging() {
@@ -100,6 +107,7 @@ fn main() -> ExitCode {
         Command::Demo => cmd::demo(),
         Command::Diag { what } => cmd::diag(what),
         Command::Bench { what } => cmd::bench(what),
+        Command::ZrtpPeer { args } => cmd::zrtp_peer::zrtp_peer(args),
         Command::Call(args) => cmd::phone_cli::call(&store, args),
         Command::Listen(args) => cmd::phone_cli::listen(&store, args),
         Command::Id { new, yes } => cmd::identity::id(&store, new, yes),
