@@ -1,0 +1,181 @@
+//! Interop with Debian's `linphone-cli` (`linphonec` 5.1, ZRTP mandatory, WAV files as sound
+//! card), both directions, on 127.0.0.1 only. Each side plays a tone and records the other:
+//! each recording must hold the other's tone (so audio went both ways through SRTP keyed by
+//! ZRTP), both sides must show the same SAS, and sotto must send no clear RTP.
+//!
+//! Ignored by default: `cargo test -p sotto --test interop_linphone -- --ignored`
+//! (needs `apt-get install -y linphone-cli`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "test code"
+)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::{Linphonec, events, find, free_port, read_wav, tone_share, write_tone};
+
+const SOTTO_TONE: f64 = 700.0;
+const LINPHONE_TONE: f64 = 1000.0;
+
+fn check_sotto_summary(ev: &[serde_json::Value]) {
+    let s = find(ev, "summary");
+    assert_eq!(s["clear_rtp_sent"], 0, "{s}");
+    assert_eq!(s["rtp_dropped_before_secure"], 0, "{s}");
+    assert_eq!(s["srtp_rejected"], 0, "{s}");
+    assert!(s["srtp_sent"].as_u64().unwrap() >= 100, "{s}");
+    assert!(s["srtp_received"].as_u64().unwrap() >= 100, "{s}");
+    assert!(s["zrtp_sent"].as_u64().unwrap() >= 3, "{s}");
+}
+
+/// The last `secs` seconds of a recording must be mostly `freq`.
+fn assert_heard(path: &std::path::Path, freq: f64, secs: f64, who: &str) {
+    let (x, rate) = read_wav(path);
+    let n = (f64::from(rate) * secs) as usize;
+    assert!(
+        x.len() > n + rate as usize / 2,
+        "{who} recorded only {} samples at {rate} Hz",
+        x.len()
+    );
+    // Skip the last 200 ms (hang-up) and take `secs` before that.
+    let end = x.len() - rate as usize / 5;
+    let share = tone_share(&x[end - n..end], freq, rate);
+    assert!(
+        share > 0.7,
+        "{who} heard the {freq} Hz tone at {share:.2} of its recording's energy"
+    );
+}
+
+#[test]
+#[ignore = "needs linphonec (Debian linphone-cli)"]
+fn sotto_calls_linphonec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sotto_tone, lp_tone) = (tmp.path().join("sotto.wav"), tmp.path().join("lp.wav"));
+    let (sotto_rec, lp_rec) = (
+        tmp.path().join("sotto_heard.wav"),
+        tmp.path().join("lp_heard.wav"),
+    );
+    write_tone(&sotto_tone, SOTTO_TONE, 48_000, 8);
+    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 8);
+    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true);
+
+    let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
+        .args([
+            "--ephemeral",
+            "call",
+            &format!("sip:lp@127.0.0.1:{}", lp.sip_port),
+        ])
+        .args(["--duration", "4", "--auto-confirm", "--timeout", "15"])
+        .arg("--play")
+        .arg(&sotto_tone)
+        .arg("--record")
+        .arg(&sotto_rec)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let ev = events(&caller.stdout);
+    assert!(
+        caller.status.success(),
+        "sotto call failed: {}\n{ev:#?}\nlinphonec log: {}",
+        String::from_utf8_lossy(&caller.stderr),
+        lp.log.display()
+    );
+    let lp_sas = lp.wait_sas(Duration::from_secs(5));
+    lp.wait_for("ended", Duration::from_secs(5));
+    lp.quit();
+
+    let secure = find(&ev, "secure");
+    assert_eq!(
+        secure["sas"],
+        lp_sas.as_str(),
+        "sotto and linphonec show different SAS"
+    );
+    assert_eq!(secure["sas_type"], "B32");
+    find(&ev, "ringing");
+    find(&ev, "verified");
+    assert_eq!(find(&ev, "ended")["reason"], "you hung up");
+    check_sotto_summary(&ev);
+    assert_heard(&sotto_rec, LINPHONE_TONE, 2.0, "sotto");
+    assert_heard(&lp_rec, SOTTO_TONE, 2.0, "linphonec");
+}
+
+#[test]
+#[ignore = "needs linphonec (Debian linphone-cli)"]
+fn linphonec_calls_sotto_with_hold_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sotto_tone, lp_tone) = (tmp.path().join("sotto.wav"), tmp.path().join("lp.wav"));
+    let (sotto_rec, lp_rec) = (
+        tmp.path().join("sotto_heard.wav"),
+        tmp.path().join("lp_heard.wav"),
+    );
+    write_tone(&sotto_tone, SOTTO_TONE, 48_000, 12);
+    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 12);
+    let sip_port = free_port();
+    let mut listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
+        .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
+        .args(["--sip", &format!("127.0.0.1:{sip_port}")])
+        .args(["--timeout", "20"])
+        .arg("--play")
+        .arg(&sotto_tone)
+        .arg("--record")
+        .arg(&sotto_rec)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(listener.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"ready\""), "{first}");
+
+    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, false);
+    lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
+    let lp_sas = lp.wait_sas(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(2500));
+    // Hold and resume: two re-INVITEs (a=sendonly, then a=sendrecv) in the secure call.
+    lp.send("pause");
+    lp.wait_for("is now paused", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1000));
+    lp.send("resume");
+    lp.wait_for("Resuming call", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(3000));
+    lp.send("terminate");
+    lp.wait_for("ended", Duration::from_secs(5));
+
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).unwrap();
+    let status = listener.wait().unwrap();
+    let mut err = String::new();
+    listener
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    lp.quit();
+    let ev = events(&rest);
+    assert!(status.success(), "sotto listen failed: {err}\n{ev:#?}");
+    let secure = find(&ev, "secure");
+    assert_eq!(
+        secure["sas"],
+        lp_sas.as_str(),
+        "sotto and linphonec show different SAS"
+    );
+    find(&ev, "incoming_call");
+    find(&ev, "verified");
+    assert_eq!(find(&ev, "ended")["reason"], "the other side hung up");
+    check_sotto_summary(&ev);
+    // After the resume each side hears the other again.
+    assert_heard(&sotto_rec, LINPHONE_TONE, 2.0, "sotto");
+    assert_heard(&lp_rec, SOTTO_TONE, 2.0, "linphonec");
+}
