@@ -187,15 +187,15 @@ fn read_header(conn: &Connection) -> rusqlite::Result<Header> {
 
 /// Decides whether the database can be used, and at which schema version it is. Runs before any
 /// write: a file that is not ours or is too new is refused untouched.
-fn check_header(location: &Location, h: &Header) -> Result<u32> {
+fn check_header(location: &Location, h: &Header, latest: u32) -> Result<u32> {
     let version = u32::try_from(h.user_version)
         .map_err(|_| StoreError::corrupt(location, "the schema version is negative"))?;
     if h.application_id == APPLICATION_ID {
-        if version > schema::latest() {
+        if version > latest {
             return Err(StoreError::TooNew {
                 location: location.clone(),
                 found: version,
-                supported: schema::latest(),
+                supported: latest,
             });
         }
         if version == 0 {
@@ -244,7 +244,7 @@ impl Store {
 
         // Read-only inspection first.
         let header = read_header(&conn).map_err(db)?;
-        let version = check_header(&location, &header)?;
+        let version = check_header(&location, &header, schema::latest())?;
         if version > 0 {
             let verdict: String = conn
                 .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
@@ -315,12 +315,18 @@ impl Store {
     /// Runs the migrations from the file's schema to ours, in one transaction with the version
     /// bump. Re-checks the header under the write lock: another handle may have migrated first.
     fn migrate(&mut self) -> Result<()> {
+        self.migrate_with(MIGRATIONS)
+    }
+
+    /// [`migrate`](Self::migrate) with an explicit list (tests add a future migration).
+    fn migrate_with(&mut self, migrations: &[&str]) -> Result<()> {
         let location = self.location.clone();
         let db = |e| StoreError::from_db(&location, e);
+        let latest = u32::try_from(migrations.len()).unwrap_or(u32::MAX);
         // Up to date (the common case): no write lock needed, so opening never waits for
         // another handle's writes.
         let header = read_header(&self.conn).map_err(db)?;
-        if check_header(&location, &header)? == schema::latest() {
+        if check_header(&location, &header, latest)? == latest {
             return Ok(());
         }
         let tx = self
@@ -328,10 +334,9 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
         let header = read_header(&tx).map_err(db)?;
-        let version = check_header(&location, &header)?;
-        let latest = schema::latest();
+        let version = check_header(&location, &header, latest)?;
         if version < latest {
-            for sql in MIGRATIONS.iter().skip(version as usize) {
+            for sql in migrations.iter().skip(version as usize) {
                 tx.execute_batch(sql).map_err(db)?;
             }
             tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -657,9 +662,11 @@ impl Store {
         if let Some(now) = now {
             record.last_seen = record.last_seen.max(now);
         }
-        if let Some(name) = record.display_name.as_deref() {
-            clean_name(name)?;
-        }
+        record.display_name = record
+            .display_name
+            .as_deref()
+            .map(|n| clean_name(n).map(str::to_owned))
+            .transpose()?;
         upsert(&tx, &record).map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(Some(Ok(result)))
@@ -886,4 +893,79 @@ fn upsert(conn: &Connection, p: &PeerRecord) -> rusqlite::Result<()> {
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(store: &Store) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('peers')")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_future_migration_runs_once_and_keeps_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zid.db");
+        let mut store = Store::open(&path).unwrap();
+        let peer = Zid([5; 12]);
+        store
+            .rotate_retained_secret(
+                &peer,
+                10,
+                Some(RetainedSecret::new(
+                    SecretArray::new([9; 32]),
+                    Expiry::Never,
+                )),
+            )
+            .unwrap();
+        assert_eq!(store.schema_version().unwrap(), 1);
+        let v2 = [MIGRATIONS[0], "ALTER TABLE peers ADD COLUMN note TEXT;"];
+        store.migrate_with(&v2).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        assert!(columns(&store).contains(&"note".to_string()));
+        // Running it again is a no-op (the version says it is done).
+        store.migrate_with(&v2).unwrap();
+        let p = store.peer(&peer).unwrap().unwrap();
+        assert_eq!(p.rs1.unwrap().secret.expose(), &[9; 32]);
+        drop(store);
+        // This build only knows schema 1: the migrated file is now "too new" for it.
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew {
+                found: 2,
+                supported: 1,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_old_schema_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zid.db");
+        let mut store = Store::open(&path).unwrap();
+        let broken = [
+            MIGRATIONS[0],
+            "ALTER TABLE peers ADD COLUMN half_done TEXT; INSERT INTO no_such_table VALUES (1);",
+        ];
+        assert!(store.migrate_with(&broken).is_err());
+        assert_eq!(store.schema_version().unwrap(), 1);
+        assert!(!columns(&store).contains(&"half_done".to_string()));
+        drop(store);
+        assert!(Store::open(&path).is_ok());
+    }
+
+    #[test]
+    fn store_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Store>();
+    }
 }
