@@ -30,7 +30,9 @@ use sotto_media::{
 use sotto_proto::crypto::{Random, default_provider};
 use sotto_proto::{Ssrc, Zid};
 use sotto_rtp::{CsrcList, PayloadType, RtpPacket, RtpRepr};
-use sotto_sip::sdp::{self, Codec, LocalAudio, NegotiatedAudio, SessionDescription, ZrtpHash};
+use sotto_sip::sdp::{
+    self, Codec, Direction, LocalAudio, NegotiatedAudio, SessionDescription, ZrtpHash,
+};
 use sotto_sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UaOutput};
 use sotto_sip::{Uri, UserAgent};
 use sotto_srtp::{Profile, SrtpContext};
@@ -262,6 +264,23 @@ struct ActiveCall {
     receiver: Option<AudioReceiver<OpusDecoder>>,
     stats: MediaStats,
     summary: Option<SecureSummary>,
+    /// The version of the last SDP we sent (RFC 3264 §8: +1 for every new offer or answer).
+    sdp_version: u64,
+    /// What we want: `SendOnly` while we hold the peer.
+    local_direction: Direction,
+    /// Our re-INVITE offer awaiting its answer, and the direction to go back to if it fails.
+    reoffer: Option<(SessionDescription, Direction)>,
+}
+
+impl ActiveCall {
+    /// Takes a (re-)negotiated session: direction, payload type and, unless the peer holds
+    /// with `c=0.0.0.0` (RFC 3264 §8.4), its media address.
+    fn apply_negotiated(&mut self, n: NegotiatedAudio) {
+        if !n.remote_addr.ip().is_unspecified() && n.remote_addr.port() != 0 {
+            self.remote_media = Some(n.remote_addr);
+        }
+        self.negotiated = Some(n);
+    }
 }
 
 /// One phone line: a SIP user agent and at most one call.
@@ -444,6 +463,9 @@ impl Phone {
             receiver: None,
             stats: MediaStats::default(),
             summary: None,
+            sdp_version: 1,
+            local_direction: Direction::SendRecv,
+            reoffer: None,
         }
     }
 
@@ -518,6 +540,36 @@ impl Phone {
         self.drain_ua(now);
         self.end(now, "you hung up".into());
         res.map_err(|e| PhoneError::Engine(e.to_string()))
+    }
+
+    /// Puts the peer on hold (`on`) or resumes, with a re-INVITE (RFC 3264 §8.4: our offer is
+    /// `a=sendonly` to hold, `a=sendrecv` to resume). ZRTP and SRTP keep running unchanged.
+    pub fn hold(&mut self, now: Instant, on: bool) -> Result<(), PhoneError> {
+        let call = self.call.as_ref().ok_or(PhoneError::NoCall)?;
+        if !matches!(call.phase, Phase::Up) || call.reoffer.is_some() {
+            return Err(PhoneError::WrongState(
+                "hold needs an established call with no re-INVITE pending",
+            ));
+        }
+        let mut local = self.local_audio(&call.zrtp);
+        local.direction = if on {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        };
+        let version = call.sdp_version + 1;
+        let offer = sdp::create_offer(&local, self.session_id, version);
+        let handle = call.handle;
+        self.ua
+            .reinvite(now, handle, offer.to_bytes())
+            .map_err(|e| PhoneError::Engine(e.to_string()))?;
+        if let Some(c) = self.call.as_mut() {
+            c.sdp_version = version;
+            c.reoffer = Some((offer, c.local_direction));
+            c.local_direction = local.direction;
+        }
+        self.drain_ua(now);
+        Ok(())
     }
 
     /// The user compared the SAS and it matched: remember the peer as verified.
@@ -779,15 +831,60 @@ impl Phone {
                 self.end(now, user_reason(&reason));
             }
             UaEvent::Reinvite { call, offer } if ours(&self.call, call) => {
-                // Hold/resume: answer with the same media; ZRTP keeps running.
-                let local = match self.call.as_ref() {
-                    Some(c) => self.local_audio(&c.zrtp),
-                    None => return,
+                // Hold/resume or a media change: answer with a new SDP version (RFC 3264 §8)
+                // and follow the new direction and address; ZRTP and SRTP keep running.
+                let Some(active) = self.call.as_ref() else {
+                    return;
                 };
-                if let Ok(o) = SessionDescription::parse(&offer)
-                    && let Ok((answer, _)) = sdp::create_answer(&o, &local, self.session_id, 2)
+                let mut local = self.local_audio(&active.zrtp);
+                local.direction = active.local_direction;
+                let version = active.sdp_version + 1;
+                let answered = SessionDescription::parse(&offer)
+                    .and_then(|o| sdp::create_answer(&o, &local, self.session_id, version));
+                match answered {
+                    Ok((answer, n)) => {
+                        if let Some(c) = self.call.as_mut() {
+                            c.sdp_version = version;
+                            c.apply_negotiated(n);
+                        }
+                        let _ = self.ua.answer(now, call, answer.to_bytes());
+                    }
+                    Err(e) => {
+                        // The session stays as it was (RFC 3261 §14.2).
+                        debug!(%e, "re-INVITE offer not usable");
+                        let _ = self.ua.reject(now, call, 488);
+                    }
+                }
+                self.drain_ua(now);
+            }
+            UaEvent::ReinviteAnswered { call, answer } if ours(&self.call, call) => {
+                let Some(active) = self.call.as_ref() else {
+                    return;
+                };
+                let mut local = self.local_audio(&active.zrtp);
+                local.direction = active.local_direction;
+                let Some(active) = self.call.as_mut() else {
+                    return;
+                };
+                let Some((offer, previous)) = active.reoffer.take() else {
+                    return;
+                };
+                match SessionDescription::parse(&answer)
+                    .and_then(|a| sdp::process_answer(&offer, &a, &local))
                 {
-                    let _ = self.ua.answer(now, call, answer.to_bytes());
+                    Ok(n) => active.apply_negotiated(n),
+                    Err(e) => {
+                        warn!(%e, "the answer to our re-INVITE is not usable; keeping the session");
+                        active.local_direction = previous;
+                    }
+                }
+            }
+            UaEvent::ReinviteFailed { call, status } if ours(&self.call, call) => {
+                debug!(status, "our re-INVITE failed; the session is unchanged");
+                if let Some(c) = self.call.as_mut()
+                    && let Some((_, previous)) = c.reoffer.take()
+                {
+                    c.local_direction = previous;
                 }
             }
             UaEvent::Dropped { reason } => debug!(reason, "SIP message dropped"),
@@ -985,12 +1082,15 @@ impl Phone {
             return;
         };
         let pt = neg.pt;
+        // RFC 3264 §5.1: no media on a stream we may not send on (held, or holding with
+        // `inactive`); the RTP clock runs on so the peer's timing stays right on resume.
+        let may_send = neg.direction.can_send();
         // Send one frame.
         let mut pcm = [0i16; OPUS_FRAME];
         self.audio.capture(&mut pcm);
         let mut payload = [0u8; 1275];
         let encoded = call.encoder.as_mut().map(|e| e.encode(&pcm, &mut payload));
-        if let Some(Ok(Encoded::Packet(n))) = encoded {
+        if let Some(Ok(Encoded::Packet(n))) = encoded.filter(|_| may_send) {
             if let (Some(pt), Some(p)) = (PayloadType::new(pt), payload.get(..n)) {
                 let repr = RtpRepr {
                     marker: false,

@@ -375,3 +375,120 @@ fn second_call_remembers_the_verified_peer() {
         "the SAS confirmed on the first call is remembered"
     );
 }
+
+/// The `o=` version of every SDP body in `side`'s SIP datagrams, with the body.
+fn sdp_versions(pair: &Pair<PhoneEnd, PhoneEnd>, side: sotto_netem::Side) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for c in pair.captured() {
+        if c.from != side {
+            continue;
+        }
+        let Some((0, d)) = c.data.split_first() else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(d);
+        let Some((_, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        if let Some(o) = body.lines().find(|l| l.starts_with("o=")) {
+            let v: u64 = o.split(' ').nth(2).unwrap().parse().unwrap();
+            out.push((v, body.to_owned()));
+        }
+    }
+    out
+}
+
+/// Hold and resume through re-INVITEs (as Linphone does with `pause`/`resume`): the held side
+/// answers `a=recvonly` and stops sending (RFC 3264 §5.1, §8.4), resumes on `a=sendrecv`, each
+/// new SDP of a side carries a higher `o=` version (RFC 3264 §8), and ZRTP/SRTP carry on.
+#[test]
+fn hold_and_resume_by_reinvite() {
+    let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
+    let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
+    let caches = fresh_caches();
+    let (pa, heard_a) = phone(21, 0xa1, a_sip, a_media, caches.0, 440.0);
+    let (pb, _heard_b) = phone(28, 0xb2, b_sip, b_media, caches.1, 1000.0);
+    let end = |phone, sip, media, peer_sip, peer_media, auto_answer| PhoneEnd {
+        phone,
+        sip,
+        media,
+        peer_sip,
+        peer_media,
+        auto_answer,
+        events: Vec::new(),
+        queue: VecDeque::new(),
+    };
+    let a = end(pa, a_sip, a_media, b_sip, b_media, false);
+    let b = end(pb, b_sip, b_media, a_sip, a_media, true);
+    let cfg = NetemConfig::default().delay(Duration::from_millis(15));
+    let mut pair = Pair::new(a, b, Link::symmetric(cfg, 21), Instant::now());
+    pair.enable_capture();
+    let now = pair.now();
+    pair.a_mut()
+        .phone
+        .call(now, "sip:userb2@127.0.0.1:5062".parse().unwrap(), b_sip)
+        .unwrap();
+    pair.drive_until(
+        |a, b| a.secure_at().is_some() && b.secure_at().is_some(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    pair.run_for(Duration::from_secs(1)).unwrap();
+    let b_before_hold = pair.b().phone.stats().unwrap().srtp_sent;
+    assert!(b_before_hold >= 45);
+
+    // A holds B: B answers recvonly and goes quiet.
+    let now = pair.now();
+    pair.a_mut().phone.hold(now, true).unwrap();
+    pair.run_for(Duration::from_millis(200)).unwrap();
+    let b_held = pair.b().phone.stats().unwrap().srtp_sent;
+    assert!(b_held <= b_before_hold + 12, "{b_held} vs {b_before_hold}");
+    pair.run_for(Duration::from_secs(1)).unwrap();
+    assert_eq!(
+        pair.b().phone.stats().unwrap().srtp_sent,
+        b_held,
+        "B sent media while held"
+    );
+    let a_held = heard_a.lock().unwrap().len();
+
+    // A resumes: B sends again and A hears B's tone.
+    let now = pair.now();
+    pair.a_mut().phone.hold(now, false).unwrap();
+    pair.run_for(Duration::from_millis(1500)).unwrap();
+    let b_after = pair.b().phone.stats().unwrap().srtp_sent;
+    assert!(b_after >= b_held + 60, "{b_after} vs {b_held}");
+    let heard = heard_a.lock().unwrap().clone();
+    let resumed = &heard[a_held + 24_000..];
+    assert!(
+        tone_share(resumed, 1000.0) > 0.8,
+        "A does not hear B after resume"
+    );
+    assert!(matches!(
+        pair.b().phone.security(),
+        Some(SecurityState::Secure { .. })
+    ));
+    for side in [sotto_netem::Side::A, sotto_netem::Side::B] {
+        let v = sdp_versions(&pair, side);
+        // Offer/answer, hold, resume: three different SDPs with three versions (retransmitted
+        // 200s repeat theirs byte for byte).
+        let mut distinct: Vec<(u64, String)> = Vec::new();
+        for (ver, body) in v {
+            if let Some((_, b)) = distinct.iter().find(|(x, _)| *x == ver) {
+                assert_eq!(
+                    *b, body,
+                    "{side:?} sent two different SDPs as version {ver}"
+                );
+            } else {
+                distinct.push((ver, body));
+            }
+        }
+        let versions: Vec<u64> = distinct.iter().map(|(v, _)| *v).collect();
+        assert_eq!(versions, vec![1, 2, 3], "{side:?}");
+    }
+    let b_sdps = sdp_versions(&pair, sotto_netem::Side::B);
+    assert!(b_sdps.iter().any(|(_, b)| b.contains("a=recvonly")));
+    assert_eq!(pair.a().phone.stats().unwrap().srtp_rejected, 0);
+    assert_eq!(pair.b().phone.stats().unwrap().srtp_rejected, 0);
+}

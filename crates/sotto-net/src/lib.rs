@@ -53,6 +53,11 @@ pub enum Command {
     },
     /// Hang up.
     Hangup,
+    /// Put the peer on hold (`on`) or resume, with a re-INVITE.
+    Hold {
+        /// Hold (`true`) or resume (`false`).
+        on: bool,
+    },
     /// The SAS matched.
     ConfirmSas,
     /// The SAS did not match.
@@ -109,6 +114,7 @@ fn apply(
         Command::Answer => phone.answer(now),
         Command::Reject { decline } => phone.reject(now, decline),
         Command::Hangup => phone.hangup(now),
+        Command::Hold { on } => phone.hold(now, on),
         Command::ConfirmSas => phone.confirm_sas(now),
         Command::RejectSas => phone.reject_sas(now),
         Command::Stop => Ok(()),
