@@ -55,7 +55,7 @@ pub mod wire;
 pub use keys::{Fingerprint, LongTermKey, PublicKey};
 pub use session::{
     Config, Event, HEARTBEAT_INTERVAL, InstanceTag, KnownPeer, OtrState, Output, Session,
-    SmpOutcome,
+    SmpOutcome, TrustStore,
 };
 
 use sotto_proto::WireError;

@@ -95,8 +95,8 @@ pub(crate) struct Bob1 {
 /// Bob after sending message 2.
 pub(crate) struct Bob2 {
     g3a: U1536,
-    g2: U1536,
-    g3: U1536,
+    g2: Secret,
+    g3: Secret,
     b3: Secret,
     pb: U1536,
     qb: U1536,
@@ -179,8 +179,8 @@ pub(crate) fn bob_step2(b1: &Bob1, y: U1536, rng: &mut dyn Random) -> (Bob2, Vec
     (
         Bob2 {
             g3a: b1.g3a,
-            g2,
-            g3,
+            g2: Secret(g2),
+            g3: Secret(g3),
             b3,
             pb,
             qb,
@@ -206,10 +206,11 @@ pub(crate) fn alice_step3(
     }
     check_proof(ct_eq(&c2, &h(3, &mul(&pow_g(&d2), &pow(&g2b, &c2)), None)))?;
     check_proof(ct_eq(&c3, &h(4, &mul(&pow_g(&d3), &pow(&g3b, &c3)), None)))?;
-    let g2 = pow(&g2b, &a1.a2.0);
-    let g3 = pow(&g3b, &a1.a3.0);
-    let t1 = mul(&pow(&g3, &d5), &pow(&pb, &cp));
-    let t2 = mul(&mul(&pow_g(&d5), &pow(&g2, &d6)), &pow(&qb, &cp));
+    let g2 = Secret(pow(&g2b, &a1.a2.0));
+    let g3 = Secret(pow(&g3b, &a1.a3.0));
+    let (g2, g3) = (&g2.0, &g3.0);
+    let t1 = mul(&pow(g3, &d5), &pow(&pb, &cp));
+    let t2 = mul(&mul(&pow_g(&d5), &pow(g2, &d6)), &pow(&qb, &cp));
     check_proof(ct_eq(&cp, &h(5, &t1, Some(&t2))))?;
 
     let rnd = |rng: &mut dyn Random| Secret(group::random_exponent_mod_q(rng));
@@ -217,12 +218,12 @@ pub(crate) fn alice_step3(
     let r5 = rnd(rng);
     let r6 = rnd(rng);
     let r7 = rnd(rng);
-    let pa = pow(&g3, &r4.0);
-    let qa = mul(&pow_g(&r4.0), &pow(&g2, &a1.x.0));
+    let pa = pow(g3, &r4.0);
+    let qa = mul(&pow_g(&r4.0), &pow(g2, &a1.x.0));
     let cp = h(
         6,
-        &pow(&g3, &r5.0),
-        Some(&mul(&pow_g(&r5.0), &pow(&g2, &r6.0))),
+        &pow(g3, &r5.0),
+        Some(&mul(&pow_g(&r5.0), &pow(g2, &r6.0))),
     );
     let d5 = group::sub_mul_mod_q(&r5.0, &r4.0, &cp);
     let d6 = group::sub_mul_mod_q(&r6.0, &a1.x.0, &cp);
@@ -257,8 +258,8 @@ pub(crate) fn bob_step4(
     for e in [&d5, &d6, &d7] {
         check_exp(e)?;
     }
-    let t1 = mul(&pow(&b2.g3, &d5), &pow(&pa, &cp));
-    let t2 = mul(&mul(&pow_g(&d5), &pow(&b2.g2, &d6)), &pow(&qa, &cp));
+    let t1 = mul(&pow(&b2.g3.0, &d5), &pow(&pa, &cp));
+    let t2 = mul(&mul(&pow_g(&d5), &pow(&b2.g2.0, &d6)), &pow(&qa, &cp));
     check_proof(ct_eq(&cp, &h(6, &t1, Some(&t2))))?;
     let qa_over_qb = div(&qa, &b2.qb);
     let u1 = mul(&pow_g(&d7), &pow(&b2.g3a, &cr));

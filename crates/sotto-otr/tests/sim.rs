@@ -417,3 +417,99 @@ fn heartbeat_after_silence() {
         ]
     );
 }
+
+/// A trust store in memory, driven from the events as a real driver would.
+#[derive(Default)]
+struct MemStore(std::collections::HashMap<(String, String), KnownPeer>);
+
+impl sotto_otr::TrustStore for MemStore {
+    fn known(&self, account: &str, peer: &str) -> Option<KnownPeer> {
+        self.0.get(&(account.into(), peer.into())).copied()
+    }
+    fn fingerprint_seen(&mut self, account: &str, peer: &str, fingerprint: sotto_otr::Fingerprint) {
+        let e = self
+            .0
+            .entry((account.into(), peer.into()))
+            .or_insert(KnownPeer {
+                fingerprint,
+                verified: false,
+            });
+        if e.fingerprint != fingerprint {
+            *e = KnownPeer {
+                fingerprint,
+                verified: false,
+            };
+        }
+    }
+    fn set_verified(
+        &mut self,
+        account: &str,
+        peer: &str,
+        fingerprint: sotto_otr::Fingerprint,
+        verified: bool,
+    ) {
+        self.0.insert(
+            (account.into(), peer.into()),
+            KnownPeer {
+                fingerprint,
+                verified,
+            },
+        );
+    }
+}
+
+fn feed_store(store: &mut MemStore, events: &[Event]) {
+    use sotto_otr::TrustStore as _;
+    for e in events {
+        match e {
+            Event::FingerprintSeen { fingerprint, .. } => {
+                store.fingerprint_seen("alice", "bob", *fingerprint)
+            }
+            Event::FingerprintChanged { new, .. } => store.fingerprint_seen("alice", "bob", *new),
+            Event::Verified { fingerprint } => {
+                store.set_verified("alice", "bob", *fingerprint, true)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn verification_persists_across_restarts_through_a_trust_store() {
+    use sotto_otr::TrustStore as _;
+    let mut store = MemStore::default();
+    // First conversation: unknown, then verified by SMP.
+    let (a, _b) = run_smp(None, b"pw", b"pw", 16);
+    feed_store(&mut store, &a.events);
+    assert_eq!(
+        store.known("alice", "bob"),
+        Some(KnownPeer {
+            fingerprint: keys()[1].fingerprint(),
+            verified: true
+        })
+    );
+    // "Restart": new sessions, the store says Bob is verified; private straight away.
+    let mut r = rng(17);
+    let mut a = Peer::new(Config::default(), 0, &mut r);
+    let mut b = Peer::new(Config::default(), 1, &mut r);
+    a.s.set_known_peer(store.known("alice", "bob"));
+    a.s.start();
+    pump(&mut a, &mut b, &mut r);
+    assert_eq!(a.s.state(), OtrState::Private);
+    assert_eq!(b.s.state(), OtrState::Unverified);
+    // Bob shows up with another key: loud warning, store drops "verified".
+    let mut a = Peer::new(Config::default(), 0, &mut r);
+    let mut m = Peer::new(Config::default(), 2, &mut r);
+    a.s.set_known_peer(store.known("alice", "bob"));
+    a.s.start();
+    pump(&mut a, &mut m, &mut r);
+    feed_store(&mut store, &a.events);
+    assert_eq!(a.s.state(), OtrState::Unverified);
+    assert_eq!(
+        store.known("alice", "bob"),
+        Some(KnownPeer {
+            fingerprint: keys()[2].fingerprint(),
+            verified: false
+        })
+    );
+}
