@@ -87,10 +87,15 @@ struct Lib {
 
 impl Lib {
     fn spawn(fragment_size: Option<usize>) -> Self {
+        Self::spawn_with(fragment_size, "")
+    }
+
+    fn spawn_with(fragment_size: Option<usize>, flags: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(harness())
             .arg(dir.path())
             .arg(fragment_size.unwrap_or(0).to_string())
+            .arg(flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -446,4 +451,54 @@ fn libotr_extra_symmetric_key() {
         ours,
         Some(format!("{use_id} {key_hex}|{}", hex_of("voice")))
     );
+}
+
+#[test]
+#[ignore = "needs libotr5-dev and cc"]
+fn libotr_v2_only_with_fragments() {
+    let cfg = Config {
+        max_fragment_size: Some(150),
+        ..Config::default()
+    };
+    let mut me = Sotto::new(cfg, 6);
+    let mut lib = Lib::spawn_with(Some(150), "v2only");
+    me.s.start();
+    pump(&mut me, &mut lib);
+    assert_eq!(me.s.version(), Some(2));
+    assert!(lib.last("secure ").unwrap().starts_with("2 "));
+    exchange(&mut me, &mut lib, 3, true);
+    for w in [&me.wire, &lib.wire] {
+        assert!(w.iter().filter(|m| m.starts_with("?OTR,")).count() > 10);
+        assert!(!w.iter().any(|m| m.starts_with("?OTR|")));
+    }
+}
+
+#[test]
+#[ignore = "needs libotr5-dev and cc"]
+fn libotr_whitespace_tags_start_ake_both_ways() {
+    let now = Instant::now();
+    // libotr tags its first plaintext message; sotto starts the AKE.
+    let mut me = Sotto::new(Config::default(), 7);
+    let mut lib = Lib::spawn_with(None, "tag");
+    lib.cmd(&format!("send {}", hex_of("hello in the clear")));
+    pump(&mut me, &mut lib);
+    assert_eq!(
+        me.take_messages(),
+        vec![("hello in the clear".to_owned(), false)]
+    );
+    assert_eq!(me.s.state(), OtrState::Unverified);
+    assert_eq!(lib.last("state ").as_deref(), Some("1"));
+    // sotto tags; libotr starts the AKE.
+    let cfg = Config {
+        send_whitespace_tag: true,
+        ..Config::default()
+    };
+    let mut me = Sotto::new(cfg, 8);
+    let mut lib = Lib::spawn(None);
+    me.s.send(now, "hi, tagged", &mut me.rng).unwrap();
+    pump(&mut me, &mut lib);
+    assert_eq!(lib.take_messages(), vec![("hi, tagged".to_owned(), false)]);
+    assert_eq!(me.s.state(), OtrState::Unverified);
+    assert_eq!(me.s.version(), Some(3));
+    exchange(&mut me, &mut lib, 2, false);
 }

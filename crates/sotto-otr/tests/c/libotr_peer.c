@@ -13,7 +13,8 @@
  *           symkey USE HEXDATA HEXKEY  / symkey_sent USE HEXKEY
  *           fp HUMANFP               our fingerprint, at start
  *           ready                    command processed
- * Usage: libotr_peer WORKDIR [FRAGMENT_SIZE]
+ * Usage: libotr_peer WORKDIR [FRAGMENT_SIZE [FLAGS]]
+ *   FLAGS may contain "v2only" (policy without ALLOW_V3) and "tag" (SEND_WHITESPACE_TAG).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@
 static OtrlUserState us;
 static ConnContext *secure_ctx = NULL;
 static int frag_size = 0;
+static OtrlPolicy policy = OTRL_POLICY_ALLOW_V2 | OTRL_POLICY_ALLOW_V3 |
+    OTRL_POLICY_WHITESPACE_START_AKE | OTRL_POLICY_ERROR_START_AKE;
 static char keyfile[4096], instagfile[4096];
 
 static void put_hex(const unsigned char *p, size_t n) {
@@ -59,8 +62,7 @@ static char *from_hex(const char *h) {
 
 static OtrlPolicy op_policy(void *o, ConnContext *c) {
     (void)o; (void)c;
-    return OTRL_POLICY_ALLOW_V2 | OTRL_POLICY_ALLOW_V3 | OTRL_POLICY_WHITESPACE_START_AKE |
-           OTRL_POLICY_ERROR_START_AKE;
+    return policy;
 }
 static void op_create_privkey(void *o, const char *a, const char *p) {
     (void)o; otrl_privkey_generate(us, keyfile, a, p);
@@ -152,6 +154,8 @@ static OtrlMessageAppOps ops = {
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     if (argc > 2) frag_size = atoi(argv[2]);
+    if (argc > 3 && strstr(argv[3], "v2only")) policy &= ~OTRL_POLICY_ALLOW_V3;
+    if (argc > 3 && strstr(argv[3], "tag")) policy |= OTRL_POLICY_SEND_WHITESPACE_TAG;
     snprintf(keyfile, sizeof keyfile, "%s/otr.key", argv[1]);
     snprintf(instagfile, sizeof instagfile, "%s/otr.instag", argv[1]);
     OTRL_INIT;
