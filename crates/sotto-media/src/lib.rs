@@ -4,7 +4,7 @@
 //! buffer with loss concealment and FEC recovery, resampling, WAV I/O and test signals.
 //! Sans-IO: frames in, frames out; the caller passes `now`.
 //!
-//! - [`codec`]: [`OpusEncoder`]/[`OpusDecoder`] (pure-Rust libopus port `mousiki`; why, in
+//! - [`codec`]: [`OpusEncoder`]/[`OpusDecoder`] (pure-Rust libopus port `opus-rs`; why, in
 //!   the module docs) and the [`AudioDecoder`] trait.
 //! - [`g711`]: µ-law/A-law, written from ITU-T G.711, with a pitch-repeating concealment.
 //! - [`jitter`]: the adaptive [`JitterBuffer`]; [`AudioReceiver`] couples it with a decoder.

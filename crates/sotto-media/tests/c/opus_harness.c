@@ -2,7 +2,8 @@
  *
  *   opus_harness decode   stdin: repeated [u16 BE length][packet]; length 0 = lost packet.
  *                         stdout: per packet [u32 BE final_range][960 x s16 LE PCM].
- *   opus_harness encode BITRATE FEC LOSS_PERC
+ *   opus_harness encode BITRATE FEC LOSS_PERC [MAX_BANDWIDTH]
+ *                         (MAX_BANDWIDTH: 1101 NB .. 1105 FB, default FB)
  *                         stdin: 960 x s16 LE per frame; stdout: [u16 BE length][packet]
  *                         [u32 BE final_range] per frame.
  * 48 kHz mono, 20 ms frames. Exit code != 0 on any libopus error. */
@@ -44,7 +45,7 @@ static int do_decode(void) {
     return 0;
 }
 
-static int do_encode(int bitrate, int fec, int loss) {
+static int do_encode(int bitrate, int fec, int loss, int bw) {
     int err;
     OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
     if (err != OPUS_OK) return 2;
@@ -52,6 +53,7 @@ static int do_encode(int bitrate, int fec, int loss) {
     opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(fec));
     opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(loss));
     opus_encoder_ctl(enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+    opus_encoder_ctl(enc, OPUS_SET_MAX_BANDWIDTH(bw));
     unsigned char raw[FRAME * 2];
     opus_int16 pcm[FRAME];
     unsigned char pkt[1500];
@@ -73,7 +75,8 @@ static int do_encode(int bitrate, int fec, int loss) {
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "decode") == 0) return do_decode();
     if (argc >= 5 && strcmp(argv[1], "encode") == 0)
-        return do_encode(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+        return do_encode(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
+                         argc >= 6 ? atoi(argv[5]) : OPUS_BANDWIDTH_FULLBAND);
     fprintf(stderr, "usage: opus_harness decode | encode BITRATE FEC LOSS\n");
     return 1;
 }
