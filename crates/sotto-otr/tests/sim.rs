@@ -513,3 +513,121 @@ fn verification_persists_across_restarts_through_a_trust_store() {
         })
     );
 }
+
+fn decode(m: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let b = m.strip_prefix("?OTR:")?.strip_suffix('.')?;
+    base64::engine::general_purpose::STANDARD.decode(b).ok()
+}
+
+/// Split a v3 data message into (authenticated part, MAC, revealed MAC keys).
+fn split_data(bin: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    if bin.len() < 11 || bin[..3] != [0, 3, 3] {
+        return None;
+    }
+    let mut p = 11 + 1 + 4 + 4; // header, flags, key ids
+    let dh_len = u32::from_be_bytes(bin[p..p + 4].try_into().ok()?) as usize;
+    p += 4 + dh_len + 8;
+    let enc_len = u32::from_be_bytes(bin[p..p + 4].try_into().ok()?) as usize;
+    p += 4 + enc_len;
+    let mac = &bin[p..p + 20];
+    let rev_len = u32::from_be_bytes(bin[p + 20..p + 24].try_into().ok()?) as usize;
+    Some((&bin[..p], mac, &bin[p + 24..p + 24 + rev_len]))
+}
+
+#[test]
+fn old_mac_keys_are_revealed_and_forge_old_messages() {
+    use hmac::{Hmac, Mac};
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 18);
+    let now = Instant::now();
+    let mut wire = Vec::new();
+    for i in 0..6 {
+        a.s.send(now, &format!("a{i}"), &mut r).unwrap();
+        wire.extend(pump(&mut a, &mut b, &mut r));
+        b.s.send(now, &format!("b{i}"), &mut r).unwrap();
+        wire.extend(pump(&mut a, &mut b, &mut r));
+    }
+    let msgs: Vec<Vec<u8>> = wire.iter().filter_map(|m| decode(m)).collect();
+    let data: Vec<_> = msgs.iter().filter_map(|m| split_data(m)).collect();
+    let revealed: Vec<&[u8]> = data.iter().flat_map(|(_, _, rev)| rev.chunks(20)).collect();
+    assert!(
+        revealed.len() >= 6,
+        "only {} MAC keys revealed",
+        revealed.len()
+    );
+    assert!(revealed.iter().all(|k| k.len() == 20));
+    // Every revealed key authenticates some earlier message: anyone could have forged it.
+    for k in &revealed {
+        let forged = data.iter().any(|(authed, mac, _)| {
+            let mut h = Hmac::<sha1::Sha1>::new_from_slice(k).unwrap();
+            h.update(authed);
+            h.finalize().into_bytes().as_slice() == *mac
+        });
+        assert!(forged, "a revealed key matches no message");
+    }
+}
+
+#[test]
+fn messages_for_other_instances_are_ignored() {
+    use base64::Engine as _;
+    let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 19);
+    let now = Instant::now();
+    a.s.send(now, "for b only", &mut r).unwrap();
+    a.drain();
+    let wire = a.net.remove(0);
+    let mut bin = decode(&wire).unwrap();
+    // Receiver instance tag is bytes 7..11 of a v3 header.
+    bin[10] ^= 0x01;
+    let other = format!(
+        "?OTR:{}.",
+        base64::engine::general_purpose::STANDARD.encode(&bin)
+    );
+    b.s.handle_incoming(now, &other, &mut r).unwrap();
+    b.drain();
+    assert!(b.texts().is_empty());
+    assert!(
+        b.net.is_empty(),
+        "no error reply for another instance's message"
+    );
+    b.s.handle_incoming(now, &wire, &mut r).unwrap();
+    b.drain();
+    assert_eq!(b.texts(), vec![("for b only".to_owned(), true)]);
+}
+
+#[test]
+fn error_messages_and_v1_queries() {
+    let mut r = rng(20);
+    let now = Instant::now();
+    let mut b = Peer::new(Config::default(), 1, &mut r);
+    // A v1-only query is not answered (v1 is not supported).
+    b.s.handle_incoming(now, "?OTR?", &mut r).unwrap();
+    b.drain();
+    assert!(b.net.is_empty());
+    // An OTR error is shown and (ERROR_START_AKE) answered with a query.
+    b.s.handle_incoming(now, "?OTR Error: something broke", &mut r)
+        .unwrap();
+    b.drain();
+    assert!(
+        b.events
+            .iter()
+            .any(|e| matches!(e, Event::ErrorReceived(t) if t == "something broke"))
+    );
+    assert_eq!(b.net.len(), 1);
+    assert!(b.net[0].starts_with("?OTRv23?"));
+    // A data message while not private: unreadable, and an OTR error goes back.
+    let (mut a, mut c, mut r2) = connected(Config::default(), Config::default(), 21);
+    a.s.send(now, "lost", &mut r2).unwrap();
+    a.drain();
+    let wire = a.net.remove(0);
+    c.s.end(&mut r2).unwrap();
+    c.drain();
+    c.net.clear();
+    c.s.handle_incoming(now, &wire, &mut r2).unwrap();
+    c.drain();
+    assert!(
+        c.events
+            .iter()
+            .any(|e| matches!(e, Event::UnreadableMessage))
+    );
+    assert!(c.net.iter().any(|m| m.starts_with("?OTR Error:")));
+}
