@@ -8,6 +8,35 @@
 //! instance tags, fragmentation and reassembly, TLVs, the Socialist Millionaires' Protocol and
 //! the extra symmetric key.
 //!
+//! ## What the user sees
+//!
+//! | [`OtrState`] | Pidgin showed | meaning |
+//! |---|---|---|
+//! | `NotPrivate` | not private | messages travel in the clear |
+//! | `Unverified` | unverified | encrypted; the peer's fingerprint is not verified |
+//! | `Private` | private | encrypted and verified (by the user, or by SMP) |
+//! | `Finished` | finished | the peer ended the conversation; nothing is sent until the user ends or restarts it |
+//!
+//! A fingerprint that differs from the one the trust store remembered raises
+//! [`Event::FingerprintChanged`] and clears "verified". The engine keeps no store itself: the
+//! driver hands it what it knows ([`Session::set_known_peer`]) and persists what the events say
+//! ([`TrustStore`]).
+//!
+//! ## Interoperability
+//!
+//! Tested against libotr 4.1 (protocol 3 and 2, through a C harness) and python-potr 1.0.2
+//! (protocol 2): the AKE in both directions, key rotation over many messages, fragments, SMP
+//! with and without a question, the extra symmetric key, ending a conversation. DSA signatures
+//! follow libotr: the 32-byte MAC is signed as one integer taken modulo q.
+//!
+//! ## Security notes
+//!
+//! * MODP arithmetic (AKE, ratchet, SMP) uses `crypto-bigint` residues in constant time;
+//!   MACs and SMP proof values are compared in constant time.
+//! * DSA signing and verification use the RustCrypto `dsa` crate (deterministic RFC 6979
+//!   nonces). Its big-integer arithmetic (`num-bigint-dig`) is not constant time.
+//! * Session keys, D-H exponents, SMP secrets and decrypted buffers are zeroized.
+//!
 //! [`Session`] is one conversation with one peer. It is driven like every sotto engine: feed it
 //! what arrives from the network and what the user does, then drain [`Session::poll_output`].
 //! Time comes in as `now`, randomness as `&mut dyn Random`.
