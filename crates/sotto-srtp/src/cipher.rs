@@ -6,11 +6,10 @@
 //! per-packet clone of `Hmac<Sha1>` copies them on the stack), and nothing is allocated per
 //! packet. `aes` uses AES-NI, `sha1` SHA-NI and `aes-gcm` PCLMULQDQ when the CPU has them.
 
+use crate::hmac_sha1::HmacSha1;
 use aes::{Aes128, Aes256};
 use aes_gcm::{AeadInPlace, Aes128Gcm, Aes256Gcm};
 use cipher::{InnerIvInit, KeyInit, StreamCipher};
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
@@ -107,7 +106,7 @@ pub(crate) fn srtcp_gcm_iv(salt: &[u8; 12], ssrc: u32, index: u32) -> [u8; 12] {
 pub(crate) struct CmKeys {
     ctr: CtrKey,
     salt: Zeroizing<[u8; 14]>,
-    mac: Hmac<Sha1>,
+    mac: HmacSha1,
 }
 
 impl CmKeys {
@@ -118,10 +117,10 @@ impl CmKeys {
         iv.zeroize();
     }
 
-    /// A copy of the keyed HMAC-SHA1 state (inner and outer pads already absorbed).
+    /// HMAC-SHA1 of `data || trailer` (full 20 octets; callers truncate).
     #[inline]
-    pub(crate) fn mac_clone(&self) -> Hmac<Sha1> {
-        self.mac.clone()
+    pub(crate) fn mac(&self, data: &[u8], trailer: &[u8; 4]) -> [u8; 20] {
+        self.mac.mac(data, trailer)
     }
 }
 
@@ -235,8 +234,7 @@ impl CmKeys {
         Ok(Self {
             ctr: CtrKey::new(enc)?,
             salt,
-            mac: <Hmac<Sha1> as Mac>::new_from_slice(auth)
-                .map_err(|_| Error::InvalidKey("HMAC key"))?,
+            mac: HmacSha1::new(auth),
         })
     }
 }

@@ -375,21 +375,19 @@ impl SrtpContext {
         let tail = tail
             .get_mut(..tag_len + mki_len)
             .ok_or(Error::BufferTooSmall { needed })?;
-        let (hdr_bytes, payload) = pkt.split_at_mut(hdr.header_len);
         match t {
             Transform::Cm(k) => {
-                k.keystream(hdr.ssrc, index, payload);
+                if let Some(payload) = pkt.get_mut(hdr.header_len..) {
+                    k.keystream(hdr.ssrc, index, payload);
+                }
                 let roc = ((index >> 16) as u32).to_be_bytes();
                 let (mki_out, tag_out) = tail.split_at_mut(mki_len);
                 mki_out.copy_from_slice(mki);
                 // Authenticated portion: header || encrypted payload || ROC (MKI excluded).
-                let mut mac = k.mac_clone();
-                mac_update(&mut mac, hdr_bytes);
-                mac_update(&mut mac, payload);
-                mac_update(&mut mac, &roc);
-                write_truncated(mac, tag_out);
+                copy_truncated(&k.mac(pkt, &roc), tag_out);
             }
             Transform::Gcm(k) => {
+                let (hdr_bytes, payload) = pkt.split_at_mut(hdr.header_len);
                 let iv = srtp_gcm_iv(&k.salt, hdr.ssrc, index);
                 let (tag_out, mki_out) = tail.split_at_mut(16);
                 k.seal(&iv, hdr_bytes, payload, tag_out);
@@ -455,20 +453,18 @@ impl SrtpContext {
         let tag = tail
             .get(tag_at - body_len..tag_at - body_len + tag_len)
             .ok_or(Error::TooShort)?;
-        let (hdr_bytes, payload) = pkt.split_at_mut(hdr.header_len);
         match t {
             Transform::Cm(k) => {
                 let roc = ((index >> 16) as u32).to_be_bytes();
-                let mut mac = k.mac_clone();
-                mac_update(&mut mac, hdr_bytes);
-                mac_update(&mut mac, payload);
-                mac_update(&mut mac, &roc);
-                if !verify_truncated(mac, tag) {
+                if !tag_matches(&k.mac(pkt, &roc), tag) {
                     return Err(Error::AuthenticationFailed);
                 }
-                k.keystream(hdr.ssrc, index, payload);
+                if let Some(payload) = pkt.get_mut(hdr.header_len..) {
+                    k.keystream(hdr.ssrc, index, payload);
+                }
             }
             Transform::Gcm(k) => {
+                let (hdr_bytes, payload) = pkt.split_at_mut(hdr.header_len);
                 let iv = srtp_gcm_iv(&k.salt, hdr.ssrc, index);
                 if !k.open(&iv, hdr_bytes, payload, tag) {
                     return Err(Error::AuthenticationFailed);
@@ -533,18 +529,15 @@ impl SrtpContext {
             .ok_or(Error::BufferTooSmall { needed })?;
         match t {
             Transform::Cm(k) => {
-                let (head, payload) = pkt.split_at_mut(RtcpHeaderView::LEN);
-                k.keystream(hdr.ssrc, u64::from(index), payload);
+                if let Some(payload) = pkt.get_mut(RtcpHeaderView::LEN..) {
+                    k.keystream(hdr.ssrc, u64::from(index), payload);
+                }
                 let (e_out, rest) = tail.split_at_mut(4);
                 e_out.copy_from_slice(&eidx);
                 let (mki_out, tag_out) = rest.split_at_mut(mki_len);
                 mki_out.copy_from_slice(mki);
                 // Authenticated portion: header || encrypted payload || E + index.
-                let mut mac = k.mac_clone();
-                mac_update(&mut mac, head);
-                mac_update(&mut mac, payload);
-                mac_update(&mut mac, &eidx);
-                write_truncated(mac, tag_out);
+                copy_truncated(&k.mac(pkt, &eidx), tag_out);
             }
             Transform::Gcm(k) => {
                 let (head, payload) = pkt.split_at_mut(RtcpHeaderView::LEN);
@@ -624,10 +617,7 @@ impl SrtpContext {
             Transform::Cm(k) => {
                 let (pkt, tail) = buf.split_at_mut(body_len);
                 let tag = tail.get(tag_at - body_len..).ok_or(Error::TooShort)?;
-                let mut mac = k.mac_clone();
-                mac_update(&mut mac, pkt);
-                mac_update(&mut mac, &eidx);
-                if !verify_truncated(mac, tag) {
+                if !tag_matches(&k.mac(pkt, &eidx), tag) {
                     return Err(Error::AuthenticationFailed);
                 }
                 if encrypted {
@@ -733,25 +723,17 @@ impl SrtpContext {
     }
 }
 
-use hmac::Mac as _;
-
 #[inline]
-fn mac_update(mac: &mut hmac::Hmac<sha1::Sha1>, data: &[u8]) {
-    mac.update(data);
-}
-
-#[inline]
-fn write_truncated(mac: hmac::Hmac<sha1::Sha1>, out: &mut [u8]) {
-    let full = mac.finalize().into_bytes();
+fn copy_truncated(full: &[u8; 20], out: &mut [u8]) {
     for (d, s) in out.iter_mut().zip(full) {
-        *d = s;
+        *d = *s;
     }
 }
 
+/// Constant-time comparison of a received (truncated) tag.
 #[inline]
-fn verify_truncated(mac: hmac::Hmac<sha1::Sha1>, tag: &[u8]) -> bool {
+fn tag_matches(full: &[u8; 20], tag: &[u8]) -> bool {
     use subtle::ConstantTimeEq as _;
-    let full = mac.finalize().into_bytes();
     match full.get(..tag.len()) {
         Some(expected) if !tag.is_empty() => bool::from(expected.ct_eq(tag)),
         _ => false,

@@ -16,14 +16,15 @@
 //! The same pair exists for SRTCP. Errors say what happened ([`Error`], with [`Fault`]) but a
 //! failed authentication carries no detail.
 //!
-//! Secrets: AES key schedules zeroize on drop (`aes` with `zeroize`), session salts and derived
-//! key material are `Zeroizing`. The keyed HMAC-SHA1 state (`hmac` crate) has no zeroize
-//! support; it holds the SHA-1 states after the ipad/opad blocks, not the key itself.
+//! Secrets: AES key schedules zeroize on drop (`aes` with `zeroize`), session salts, derived
+//! key material and the precomputed HMAC-SHA1 pad states are zeroized too. (AES-GCM's GHASH
+//! key state inside `aes-gcm` 0.10 is not.)
 
 mod cipher;
 mod context;
 mod error;
 mod header;
+mod hmac_sha1;
 pub mod kdf;
 mod profile;
 mod replay;
