@@ -364,6 +364,31 @@ impl Headers {
             .transpose()
     }
 
+    /// `Authorization` (or, with `proxy`, `Proxy-Authorization`) Digest credentials, if any.
+    pub fn authorization(&self, proxy: bool) -> Result<Option<crate::auth::Authorization>> {
+        let name = if proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        self.get(name)
+            .map(crate::auth::Authorization::parse)
+            .transpose()
+    }
+
+    /// Every `WWW-Authenticate` (or, with `proxy`, `Proxy-Authenticate`) Digest challenge sotto
+    /// supports, in order; unsupported schemes and algorithms are skipped.
+    pub fn challenges(&self, proxy: bool) -> Vec<crate::auth::Challenge> {
+        let name = if proxy {
+            "Proxy-Authenticate"
+        } else {
+            "WWW-Authenticate"
+        };
+        self.get_all(name)
+            .filter_map(|v| crate::auth::Challenge::parse(v).ok())
+            .collect()
+    }
+
     /// Checks every header sotto knows the grammar of. Used by the parser so that invalid
     /// messages are rejected once, at the edge.
     pub(crate) fn validate_known(&self) -> Result<()> {

@@ -27,6 +27,23 @@
 //! # Ok::<(), sotto_sip::SipError>(())
 //! ```
 //!
+//! The parser is hand-written over a bounds-checked, non-panicking character scanner rather
+//! than taken from a crate: it must pass the RFC 4475 torture tests, property tests on
+//! arbitrary and mutated bytes, and never allocate without bound (at most
+//! [`MAX_MESSAGE_LEN`] bytes and [`MAX_HEADERS`] header lines). Emitting always writes
+//! Content-Length from the body. Header values are kept as text (folding undone, compact names
+//! expanded) and parsed into typed views on access ([`Headers::top_via`], [`Headers::from`],
+//! [`Headers::cseq`], [`Headers::contacts`], [`Headers::authorization`]...); the parser has
+//! already checked every header it knows, so those views succeed on a parsed message.
+//!
+//! ## Transports
+//!
+//! Over UDP hand each datagram to [`Message::parse`] (or [`UserAgent::handle_datagram`]);
+//! Content-Length is optional, a shorter body is a 400, extra bytes are ignored (§18.3). Over
+//! TCP (and TLS later) feed the byte stream to a [`StreamDecoder`], which frames messages by
+//! the mandatory Content-Length, and give each message to [`UserAgent::handle_message`] with
+//! `reliable` set in [`ua::UaConfig`] so that no retransmission timer runs.
+//!
 //! ## Driving contract
 //!
 //! Transactions, registrations and the [`UserAgent`] look like every sotto engine: feed

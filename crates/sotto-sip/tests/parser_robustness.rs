@@ -119,8 +119,7 @@ fn corpus_typed_access() {
         panic!()
     };
     assert_eq!(second.uri.to_string(), "mailto:bob@example.com");
-    let auth =
-        sotto_sip::auth::Authorization::parse(reg.headers.get("Authorization").unwrap()).unwrap();
+    let auth = reg.headers.authorization(false).unwrap().unwrap();
     assert_eq!(auth.nonce, "dcd98b7102dd2f0e8b11d0f600bfb0c093");
     assert_eq!(auth.qop_auth.unwrap().0, 1);
     assert_eq!(reg.headers.expires().unwrap(), Some(7200));
@@ -136,6 +135,8 @@ fn corpus_typed_access() {
         Algorithm::Sha256,
         "strongest of the two challenges"
     );
+    assert_eq!(ch.headers.challenges(false).len(), 2);
+    assert!(ch.headers.challenges(true).is_empty());
 
     let Message::Request(opt) = Message::parse(&get("sips_options.sip")).unwrap() else {
         panic!()
