@@ -361,23 +361,7 @@ impl DigestClient {
         let mut via = req.headers.top_via()?;
         via.params
             .set("branch", Some(crate::message::new_branch(rng)));
-        let others: Vec<String> = req
-            .headers
-            .get_all("Via")
-            .skip(1)
-            .map(str::to_owned)
-            .collect();
-        req.headers.remove("Via");
-        req.headers.push_front("Via", via.to_string());
-        for (i, v) in others.into_iter().enumerate() {
-            req.headers.0.insert(
-                i + 1,
-                crate::headers::Header {
-                    name: "Via".into(),
-                    value: v,
-                },
-            );
-        }
+        req.headers.set_top_via(&via);
         let value = self.authorization(&ch, &req.method, &req.uri.to_string(), rng)?;
         let name = if proxy {
             "Proxy-Authorization"

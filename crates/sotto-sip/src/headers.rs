@@ -364,6 +364,20 @@ impl Headers {
             .transpose()
     }
 
+    /// Replaces the topmost Via value (which may share a line with others), keeping the rest.
+    pub fn set_top_via(&mut self, top: &Via) {
+        let Some(h) = self.0.iter_mut().find(|h| h.name == "Via") else {
+            self.push_front("Via", top.to_string());
+            return;
+        };
+        let mut value = top.to_string();
+        for rest in split_commas(&h.value).into_iter().skip(1) {
+            value.push_str(", ");
+            value.push_str(rest);
+        }
+        h.value = value;
+    }
+
     /// `Authorization` (or, with `proxy`, `Proxy-Authorization`) Digest credentials, if any.
     pub fn authorization(&self, proxy: bool) -> Result<Option<crate::auth::Authorization>> {
         let name = if proxy {

@@ -254,6 +254,13 @@ impl ClientTransaction {
         }
     }
 
+    /// The transaction user gives up on it (§9.1: no final response 64*T1 after CANCEL).
+    pub fn abandon(&mut self) {
+        if !self.is_terminated() {
+            self.terminate();
+        }
+    }
+
     /// The transport reported that the request could not be sent (§17.1.4).
     pub fn handle_transport_error(&mut self) {
         if !self.is_terminated() {

@@ -40,6 +40,9 @@ pub struct UaConfig {
     pub user_agent: String,
     /// Digest credentials (user, password) for 401/407 challenges.
     pub credentials: Option<(String, Vec<u8>)>,
+    /// How long our INVITE may ring without a final answer before we CANCEL it (like Timer C
+    /// of §16.6, for a UAC); 3 minutes by default.
+    pub invite_timeout: Duration,
 }
 
 impl UaConfig {
@@ -53,6 +56,7 @@ impl UaConfig {
             timers: Timers::default(),
             user_agent: "sotto".to_owned(),
             credentials: None,
+            invite_timeout: Duration::from_secs(180),
         }
     }
 }
@@ -103,10 +107,12 @@ pub enum UaEvent {
         /// The SDP answer.
         answer: Vec<u8>,
     },
-    /// The peer's ACK for our 2xx arrived.
+    /// The peer's ACK for our 2xx (to an INVITE or re-INVITE) arrived.
     Confirmed {
         /// The call.
         call: CallHandle,
+        /// The ACK's body: the SDP answer when the INVITE carried no offer (RFC 3264 §4).
+        body: Vec<u8>,
     },
     /// The peer sent a re-INVITE (hold/resume): answer with [`UserAgent::answer`].
     Reinvite {
@@ -201,6 +207,12 @@ struct Leg {
     reinvite_pending: bool,
     auth: Option<DigestClient>,
     auth_tries: u8,
+    /// UAC: when to give up ringing and CANCEL.
+    setup_deadline: Option<Instant>,
+    /// UAC: CANCEL sent; if no final response to the INVITE by then, abandon it (§9.1).
+    cancel_deadline: Option<Instant>,
+    /// The call ended because nobody answered in time.
+    no_answer: bool,
 }
 
 #[derive(Debug)]
@@ -217,6 +229,33 @@ struct ServerEntry {
 }
 
 /// The user agent core.
+///
+/// ```
+/// use std::time::Instant;
+/// use sotto_proto::crypto::Random;
+/// use sotto_sip::ua::{UaConfig, UaOutput};
+/// use sotto_sip::{Message, Method, UserAgent};
+///
+/// struct Counter(u8);
+/// impl Random for Counter {
+///     fn fill(&mut self, buf: &mut [u8]) {
+///         for b in buf { self.0 = self.0.wrapping_add(1); *b = self.0; }
+///     }
+/// }
+///
+/// let now = Instant::now();
+/// let mut ua = UserAgent::new(UaConfig::new("192.0.2.1:5060".parse()?, "alice"), Box::new(Counter(0)));
+/// let peer = "192.0.2.2:5060".parse()?;
+/// let call = ua.invite(now, "sip:bob@192.0.2.2".parse()?, peer, Vec::new());
+/// let Some(UaOutput::Transmit { to, data }) = ua.poll_output() else { unreachable!() };
+/// assert_eq!(to, peer);
+/// let Message::Request(invite) = Message::parse(&data)? else { unreachable!() };
+/// assert_eq!(invite.method, Method::Invite);
+/// // Timer A: retransmit after T1 unless a response arrives.
+/// assert_eq!(ua.poll_timeout(), Some(now + std::time::Duration::from_millis(500)));
+/// # let _ = call;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct UserAgent {
     cfg: UaConfig,
     rng: Box<dyn Random>,
@@ -362,6 +401,9 @@ impl UserAgent {
             reinvite_pending: false,
             auth,
             auth_tries: 0,
+            setup_deadline: Some(now + self.cfg.invite_timeout),
+            cancel_deadline: None,
+            no_answer: false,
         });
         self.start_client(now, req, peer, Some(handle));
         self.pump(now);
@@ -520,10 +562,9 @@ impl UserAgent {
                     .get_mut(idx)
                     .ok_or(SipError::Misuse("no such call"))?;
                 leg.state = LegState::Ending;
+                leg.setup_deadline = None;
                 if leg.got_provisional {
-                    let cancel = build_cancel(&leg.invite)?;
-                    let peer = leg.peer;
-                    self.start_client(now, cancel, peer, Some(call));
+                    self.send_cancel(now, idx);
                 } else {
                     // §9.1: no CANCEL before a provisional response; send it when one comes.
                     leg.cancel_pending = true;
@@ -537,6 +578,19 @@ impl UserAgent {
                 Ok(())
             }
         }
+    }
+
+    fn send_cancel(&mut self, now: Instant, idx: usize) {
+        let t1 = self.cfg.timers.t1;
+        let Some(leg) = self.legs.get_mut(idx) else {
+            return;
+        };
+        let Ok(cancel) = build_cancel(&leg.invite) else {
+            return;
+        };
+        leg.cancel_deadline = Some(now + 64 * t1);
+        let (peer, h) = (leg.peer, leg.handle);
+        self.start_client(now, cancel, peer, Some(h));
     }
 
     fn send_bye(&mut self, now: Instant, idx: usize) {
@@ -629,7 +683,7 @@ impl UserAgent {
             return;
         };
         top.stamp_received(source);
-        rewrite_top_via(&mut req, &top);
+        req.headers.set_top_via(&top);
         let reply_to = if self.cfg.reliable {
             source
         } else {
@@ -787,6 +841,9 @@ impl UserAgent {
             reinvite_pending: false,
             auth: None,
             auth_tries: 0,
+            setup_deadline: None,
+            cancel_deadline: None,
+            no_answer: false,
         });
         self.emit(UaEvent::IncomingCall {
             call: handle,
@@ -882,9 +939,12 @@ impl UserAgent {
             leg.ok_retx = None;
             if leg.state == LegState::AwaitAck {
                 leg.state = LegState::Established;
-                let call = leg.handle;
-                self.emit(UaEvent::Confirmed { call });
             }
+            let call = leg.handle;
+            self.emit(UaEvent::Confirmed {
+                call,
+                body: req.body.clone(),
+            });
         }
     }
 
@@ -899,6 +959,46 @@ impl UserAgent {
             if s.tx.poll_timeout().is_some_and(|t| now >= t) {
                 s.tx.handle_timeout(now);
             }
+        }
+        // UAC: ringing too long → CANCEL; CANCEL unanswered by a final response → abandon.
+        let mut to_cancel = Vec::new();
+        let mut abandon = Vec::new();
+        for (i, leg) in self.legs.iter_mut().enumerate() {
+            if leg.setup_deadline.is_some_and(|t| now >= t) && leg.state == LegState::Setup {
+                leg.setup_deadline = None;
+                leg.no_answer = true;
+                leg.state = LegState::Ending;
+                if leg.got_provisional {
+                    to_cancel.push(i);
+                } else {
+                    leg.cancel_pending = true;
+                }
+            }
+            if leg.cancel_deadline.is_some_and(|t| now >= t) {
+                leg.cancel_deadline = None;
+                if leg.state != LegState::Ended {
+                    abandon.push(leg.handle);
+                }
+            }
+        }
+        for i in to_cancel {
+            self.send_cancel(now, i);
+        }
+        for h in abandon {
+            for c in self
+                .clients
+                .iter_mut()
+                .filter(|c| c.leg == Some(h) && c.tx.request().method == Method::Invite)
+            {
+                c.tx.abandon();
+            }
+            if let Some(l) = self.legs.iter_mut().find(|l| l.handle == h) {
+                l.state = LegState::Ended;
+            }
+            self.emit(UaEvent::Ended {
+                call: h,
+                reason: EndReason::Timeout,
+            });
         }
         let t2 = self.cfg.timers.t2;
         let mut resend = Vec::new();
@@ -954,7 +1054,20 @@ impl UserAgent {
             .legs
             .iter()
             .filter_map(|l| l.ok_retx.as_ref().map(|o| o.next.min(o.give_up)));
-        c.chain(s).chain(o).min()
+        let d = self.legs.iter().flat_map(|l| {
+            let setup = l.setup_deadline.filter(|_| l.state == LegState::Setup);
+            let cancel = l.cancel_deadline.filter(|_| l.state != LegState::Ended);
+            [setup, cancel].into_iter().flatten()
+        });
+        c.chain(s).chain(o).chain(d).min()
+    }
+
+    /// The dialog of a call, once it has one (Call-ID, tags, route set, remote target).
+    pub fn dialog(&self, call: CallHandle) -> Option<&Dialog> {
+        self.legs
+            .iter()
+            .find(|l| l.handle == call)
+            .and_then(|l| l.dialog.as_ref())
     }
 
     /// Number of live transactions (diagnostics and tests).
@@ -1085,10 +1198,7 @@ impl UserAgent {
                 leg.got_provisional = true;
                 if leg.cancel_pending {
                     leg.cancel_pending = false;
-                    if let Ok(cancel) = build_cancel(&leg.invite) {
-                        let peer = leg.peer;
-                        self.start_client(now, cancel, peer, Some(h));
-                    }
+                    self.send_cancel(now, idx);
                     return;
                 }
                 if leg.state == LegState::Setup {
@@ -1098,10 +1208,7 @@ impl UserAgent {
                 leg.got_provisional = true;
                 if leg.cancel_pending {
                     leg.cancel_pending = false;
-                    if let Ok(cancel) = build_cancel(&leg.invite) {
-                        let peer = leg.peer;
-                        self.start_client(now, cancel, peer, Some(h));
-                    }
+                    self.send_cancel(now, idx);
                 }
             }
             return;
@@ -1188,7 +1295,9 @@ impl UserAgent {
             });
         } else {
             leg.state = LegState::Ended;
-            let reason = if resp.status == 487 {
+            let reason = if leg.no_answer {
+                EndReason::Timeout
+            } else if resp.status == 487 {
                 EndReason::Cancelled
             } else {
                 EndReason::Rejected(resp.status)
@@ -1234,24 +1343,6 @@ fn precheck(req: &Request) -> Option<(u16, Option<(&'static str, String)>)> {
         }
     }
     None
-}
-
-fn rewrite_top_via(req: &mut Request, top: &Via) {
-    // Replace the first Via value (which may share a line with others).
-    let Some(pos) = req.headers.0.iter().position(|h| h.name == "Via") else {
-        return;
-    };
-    let Some(h) = req.headers.0.get_mut(pos) else {
-        return;
-    };
-    let parts = crate::grammar::split_commas(&h.value);
-    let rest: Vec<&str> = parts.into_iter().skip(1).collect();
-    let mut value = top.to_string();
-    for r in rest {
-        value.push_str(", ");
-        value.push_str(r);
-    }
-    h.value = value;
 }
 
 /// Where to send in-dialog requests: the remote target if it names an IP and port, else the

@@ -48,6 +48,8 @@ enum Script {
     Callee,
     /// Rejects with 486.
     Busy,
+    /// Rings and never answers.
+    RingForever,
 }
 
 struct Phone {
@@ -166,6 +168,10 @@ impl Phone {
                 self.ua.ringing(now, *call).unwrap();
                 self.todo
                     .push((now + Duration::from_secs(1), Action::Answer));
+            }
+            (Script::RingForever, UaEvent::IncomingCall { call, .. }) => {
+                self.call = Some(*call);
+                self.ua.ringing(now, *call).unwrap();
             }
             (Script::Busy, UaEvent::IncomingCall { call, .. }) => {
                 self.ua.reject(now, *call, 486).unwrap()
@@ -540,4 +546,27 @@ fn callee_without_ack_retransmits_200_then_hangs_up() {
     p.drive_until(|a, _| a.ended().is_some(), Duration::from_secs(10))
         .unwrap();
     assert_eq!(p.a().ended(), Some(&EndReason::RemoteHangup));
+}
+
+#[test]
+fn unanswered_call_is_cancelled_after_the_invite_timeout() {
+    // Nobody picks up: after 180 s the caller CANCELs; both ends see the call end.
+    let mut p = pair(Script::Caller { hold: false }, Script::RingForever, 0.0, 0);
+    let took = p
+        .drive_until(
+            |a, b| a.ended().is_some() && b.ended().is_some(),
+            Duration::from_secs(400),
+        )
+        .unwrap();
+    assert_eq!(p.a().ended(), Some(&EndReason::Timeout));
+    assert_eq!(p.b().ended(), Some(&EndReason::Cancelled));
+    assert!(
+        took >= Duration::from_secs(180) && took < Duration::from_secs(181),
+        "{took:?}"
+    );
+    p.drive(Duration::from_secs(120)).unwrap();
+    assert_eq!(
+        p.a().ua.transaction_count() + p.b().ua.transaction_count(),
+        0
+    );
 }
