@@ -5,6 +5,7 @@ use md5::Digest as _;
 use sotto_proto::SecretBytes;
 use sotto_proto::crypto::Random;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::error::{Result, SipError};
 use crate::grammar::{quote, split_commas, unescape_quoted};
@@ -199,25 +200,53 @@ pub struct DigestInput<'a> {
 
 /// The `response` value (RFC 7616 §3.4.1, RFC 2617 §3.2.2.1), lower-case hex.
 pub fn compute_response(i: &DigestInput<'_>) -> String {
+    // A1 and HA1 are password-equivalent: every buffer holding them is wiped on drop.
     let alg = i.algorithm;
-    let mut a1 = Vec::with_capacity(64);
+    let mut a1 = Zeroizing::new(Vec::with_capacity(64));
     a1.extend_from_slice(i.username.as_bytes());
     a1.push(b':');
     a1.extend_from_slice(i.realm.as_bytes());
     a1.push(b':');
     a1.extend_from_slice(i.password);
-    let mut ha1 = alg.hex_hash(&a1);
-    zeroize::Zeroize::zeroize(&mut a1);
+    let mut ha1 = Zeroizing::new(alg.hex_hash(&a1));
     if alg.is_sess() {
         let cnonce = i.qop_auth.map(|(_, c)| c).unwrap_or("");
-        ha1 = alg.hex_hash(format!("{ha1}:{}:{cnonce}", i.nonce).as_bytes());
+        let sess = Zeroizing::new(format!("{}:{}:{cnonce}", ha1.as_str(), i.nonce));
+        ha1 = Zeroizing::new(alg.hex_hash(sess.as_bytes()));
     }
     let ha2 = alg.hex_hash(format!("{}:{}", i.method, i.uri).as_bytes());
-    match i.qop_auth {
-        Some((nc, cnonce)) => {
-            alg.hex_hash(format!("{ha1}:{}:{nc:08x}:{cnonce}:auth:{ha2}", i.nonce).as_bytes())
+    let kd = Zeroizing::new(match i.qop_auth {
+        Some((nc, cnonce)) => format!("{}:{}:{nc:08x}:{cnonce}:auth:{ha2}", ha1.as_str(), i.nonce),
+        None => format!("{}:{}:{ha2}", ha1.as_str(), i.nonce),
+    });
+    alg.hex_hash(kd.as_bytes())
+}
+
+/// A user name and password for digest authentication; the password is zeroized on drop and
+/// never printed.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    password: SecretBytes,
+}
+
+impl Credentials {
+    /// Credentials for one account.
+    pub fn new(username: &str, password: &[u8]) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: SecretBytes::from_slice(password),
         }
-        None => alg.hex_hash(format!("{ha1}:{}:{ha2}", i.nonce).as_bytes()),
+    }
+}
+
+impl Clone for Credentials {
+    fn clone(&self) -> Self {
+        Self {
+            username: self.username.clone(),
+            password: self.password.clone_secret(),
+        }
     }
 }
 
@@ -332,6 +361,16 @@ pub struct DigestClient {
 }
 
 impl DigestClient {
+    /// A client for these credentials.
+    pub fn from_credentials(c: &Credentials) -> Self {
+        Self {
+            username: c.username.clone(),
+            password: c.password.clone_secret(),
+            nonce: String::new(),
+            nc: 0,
+        }
+    }
+
     /// Credentials for one account.
     pub fn new(username: &str, password: &[u8]) -> Self {
         Self {

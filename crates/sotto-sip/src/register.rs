@@ -38,7 +38,7 @@ pub struct RegistrationConfig {
     /// Timer values.
     pub timers: Timers,
     /// Digest credentials (user, password).
-    pub credentials: Option<(String, Vec<u8>)>,
+    pub credentials: Option<crate::auth::Credentials>,
 }
 
 /// What happened to the registration.
@@ -109,10 +109,7 @@ impl Registration {
     pub fn new(cfg: RegistrationConfig, mut rng: Box<dyn Random>) -> Self {
         let call_id = format!("{}@sotto", random_hex(rng.as_mut(), 12));
         let from_tag = random_hex(rng.as_mut(), 6);
-        let auth = cfg
-            .credentials
-            .as_ref()
-            .map(|(u, p)| DigestClient::new(u, p));
+        let auth = cfg.credentials.as_ref().map(DigestClient::from_credentials);
         let expires = cfg.expires;
         Self {
             cfg,

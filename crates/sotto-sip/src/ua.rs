@@ -39,7 +39,7 @@ pub struct UaConfig {
     /// `User-Agent` / `Server` value.
     pub user_agent: String,
     /// Digest credentials (user, password) for 401/407 challenges.
-    pub credentials: Option<(String, Vec<u8>)>,
+    pub credentials: Option<crate::auth::Credentials>,
     /// How long our INVITE may ring without a final answer before we CANCEL it (like Timer C
     /// of §16.6, for a UAC); 3 minutes by default.
     pub invite_timeout: Duration,
@@ -384,7 +384,7 @@ impl UserAgent {
             .cfg
             .credentials
             .as_ref()
-            .map(|(u, p)| DigestClient::new(u, p));
+            .map(DigestClient::from_credentials);
         self.legs.push(Leg {
             handle,
             role: Role::Uac,

@@ -23,7 +23,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sotto_netem::{Endpoint, Link, NetemConfig, Pair};
 use sotto_proto::crypto::Random;
-use sotto_sip::auth::{Algorithm, Authorization, Challenge};
+use sotto_sip::auth::{Algorithm, Authorization, Challenge, Credentials};
 use sotto_sip::register::{RegEvent, RegOutput, Registration, RegistrationConfig};
 use sotto_sip::ua::{EndReason, UaConfig, UaEvent, UaOutput};
 use sotto_sip::{Message, Method, NameAddr, Request, Uri, UserAgent};
@@ -165,7 +165,7 @@ fn registration(password: &[u8]) -> Registration {
         local_addr: "192.0.2.1:5060".parse().unwrap(),
         reliable: false,
         timers: Default::default(),
-        credentials: Some(("alice".into(), password.to_vec())),
+        credentials: Some(Credentials::new("alice", password)),
     };
     Registration::new(cfg, Box::new(Seeded(ChaCha8Rng::seed_from_u64(3))))
 }
@@ -406,7 +406,7 @@ impl Caller {
 fn invite_407_challenge_is_answered_with_cseq_plus_one() {
     let t0 = Instant::now();
     let mut cfg = UaConfig::new("192.0.2.1:5060".parse().unwrap(), "alice");
-    cfg.credentials = Some(("alice".into(), PASSWORD.to_vec()));
+    cfg.credentials = Some(Credentials::new("alice", PASSWORD));
     let mut a = Caller {
         ua: UserAgent::new(cfg, Box::new(Seeded(ChaCha8Rng::seed_from_u64(1)))),
         out: VecDeque::new(),
