@@ -484,6 +484,15 @@ impl Session {
         }
     }
 
+    /// The 64-bit secure session id of the current encrypted session (spec: the first 64 bits
+    /// of h2(0x00)); both sides show the same value, so users may compare it too.
+    pub fn session_id(&self) -> Option<[u8; 8]> {
+        match &self.msg {
+            MsgState::Encrypted(e) => Some(e.ssid),
+            _ => None,
+        }
+    }
+
     /// The protocol version of the current encrypted session.
     pub fn version(&self) -> Option<u16> {
         match &self.msg {

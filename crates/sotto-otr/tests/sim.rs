@@ -118,6 +118,8 @@ fn connected(cfg_a: Config, cfg_b: Config, seed: u64) -> (Peer, Peer, Rng) {
 fn ake_v3_and_messages_both_ways_with_rotation() {
     let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), 2);
     assert_eq!(a.s.version(), Some(3));
+    assert!(a.s.session_id().is_some());
+    assert_eq!(a.s.session_id(), b.s.session_id());
     assert_eq!(a.s.their_fingerprint(), Some(keys()[1].fingerprint()));
     assert_eq!(b.s.their_fingerprint(), Some(keys()[0].fingerprint()));
     let now = Instant::now();
