@@ -51,14 +51,21 @@ fn q_params() -> DynResidueParams<24> {
 /// Parse big-endian magnitude bytes (any length; leading zeros allowed) into a `U1536`.
 /// Returns `None` when the value does not fit in 1536 bits.
 pub(crate) fn from_be(bytes: &[u8]) -> Option<U1536> {
-    let first_nonzero = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-    let trimmed = bytes.get(first_nonzero..)?;
-    if trimmed.len() > ELEM_LEN {
-        return None;
-    }
+    // Values up to 192 bytes are copied right-aligned without looking at them (no timing
+    // depends on a secret's leading zeros); only longer (peer-supplied) values are trimmed.
+    let bytes = match bytes.len().checked_sub(ELEM_LEN) {
+        Some(extra) if extra > 0 => {
+            let (head, tail) = bytes.split_at(extra);
+            if head.iter().any(|b| *b != 0) {
+                return None;
+            }
+            tail
+        }
+        _ => bytes,
+    };
     let mut buf = [0u8; ELEM_LEN];
-    let start = ELEM_LEN - trimmed.len();
-    buf.get_mut(start..)?.copy_from_slice(trimmed);
+    let start = ELEM_LEN - bytes.len();
+    buf.get_mut(start..)?.copy_from_slice(bytes);
     let v = U1536::from_be_slice(&buf);
     buf.zeroize();
     Some(v)
@@ -167,6 +174,9 @@ mod tests {
         assert_eq!(to_be_minimal(&U1536::from_u16(0x0102)), vec![1, 2]);
         assert_eq!(from_be(&[0, 0, 1, 2]), Some(U1536::from_u16(0x0102)));
         assert_eq!(from_be(&[1u8; 193]), None);
+        let mut long = vec![0u8; 10];
+        long.extend_from_slice(&[0xff; 192]);
+        assert_eq!(from_be(&long), Some(U1536::MAX));
         assert!(to_be_minimal(&U1536::ZERO).is_empty());
     }
 
