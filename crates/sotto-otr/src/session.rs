@@ -787,6 +787,10 @@ impl Session {
     // ---------------------------------------------------------------- input
 
     /// Handle a text that arrived from the peer over the IM network.
+    ///
+    /// An `Err` means this text was dropped (malformed, failed a MAC or signature check, a
+    /// replay, ...); the session is unchanged and stays usable, so a driver logs it and goes
+    /// on. What the user must see arrives as events through [`Session::poll_output`].
     pub fn handle_incoming(
         &mut self,
         now: Instant,
