@@ -851,6 +851,13 @@ impl ZrtpSession {
         });
         let ack = Message::HelloAck.emit();
         self.send(&ack);
+        if !self.got_hello_ack {
+            // Our Hello has not been acknowledged: the peer probably was not listening yet when
+            // we sent it. Send it again now rather than at the next T1 tick (a retransmission,
+            // §6; the T1 schedule itself is unchanged).
+            let hello = self.hello_raw.clone();
+            self.send(&hello);
+        }
         self.maybe_commit(now);
     }
 

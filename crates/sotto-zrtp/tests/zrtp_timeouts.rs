@@ -88,8 +88,8 @@ fn commit_t2_schedule_then_timeout() {
             commit_at = Some(now);
         }
     });
-    // Hello, HelloACK, Commit at 0; then Commit retransmissions.
-    let ms: Vec<u128> = sends.iter().skip(3).map(Duration::as_millis).collect();
+    // Hello, HelloACK, Hello again (not yet acknowledged), Commit at 0; then Commit retransmissions.
+    let ms: Vec<u128> = sends.iter().skip(4).map(Duration::as_millis).collect();
     assert_eq!(&ms[..5], &[150, 450, 1050, 2250, 3450]);
     assert_eq!(ms.len(), 10);
     assert_eq!(failed, Some(FailureReason::Timeout("Commit")));
