@@ -169,19 +169,35 @@ const KNOWN: &[&str] = &[
 /// The canonical name of a header: compact forms expanded, known names in their RFC spelling,
 /// unknown names as received (compared case-insensitively).
 pub fn canonical_name(name: &str) -> std::borrow::Cow<'_, str> {
+    match known_name(name) {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Borrowed(name),
+    }
+}
+
+/// The canonical spelling if `name` is a known header name or compact form.
+fn known_name(name: &str) -> Option<&'static str> {
     let mut chars = name.chars();
     if let (Some(c), None) = (chars.next(), chars.next()) {
         let lc = c.to_ascii_lowercase();
-        if let Some((_, full)) = COMPACT.iter().find(|(k, _)| *k == lc) {
-            return std::borrow::Cow::Borrowed(full);
-        }
+        return COMPACT
+            .iter()
+            .find(|(k, _)| *k == lc)
+            .map(|(_, full)| *full);
     }
-    for k in KNOWN.iter().chain(COMPACT.iter().map(|(_, f)| f)) {
-        if k.eq_ignore_ascii_case(name) {
-            return std::borrow::Cow::Borrowed(k);
-        }
+    KNOWN
+        .iter()
+        .chain(COMPACT.iter().map(|(_, f)| f))
+        .find(|k| k.len() == name.len() && k.eq_ignore_ascii_case(name))
+        .copied()
+}
+
+/// A header name to compare against, without allocating for known names.
+fn lookup_name(name: &str) -> std::borrow::Cow<'static, str> {
+    match known_name(name) {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(name.to_owned()),
     }
-    std::borrow::Cow::Borrowed(name)
 }
 
 /// One header field line: canonical name and unfolded value.
@@ -200,7 +216,7 @@ pub struct Headers(pub Vec<Header>);
 impl Headers {
     /// All values of header `name` (any spelling or compact form), one per line.
     pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
-        let canon = canonical_name(name).into_owned();
+        let canon = lookup_name(name);
         self.0
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(&canon))

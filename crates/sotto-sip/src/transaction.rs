@@ -78,6 +78,8 @@ pub struct TxKey {
     pub branch: String,
     /// The method; ACK is keyed as INVITE so it finds the INVITE server transaction.
     pub method: Method,
+    /// Top Via sent-by (`host:port`), so equal branches from different senders differ.
+    pub sent_by: String,
 }
 
 impl TxKey {
@@ -105,7 +107,12 @@ impl TxKey {
                 )
             }
         };
-        Ok(Self { branch, method })
+        let sent_by = format!("{}:{}", via.host, via.port.unwrap_or(0));
+        Ok(Self {
+            branch,
+            method,
+            sent_by,
+        })
     }
 
     /// The key of a response (client side): top Via branch and CSeq method.
@@ -118,6 +125,7 @@ impl TxKey {
         Ok(Self {
             branch,
             method: r.headers.cseq()?.method,
+            sent_by: format!("{}:{}", via.host, via.port.unwrap_or(0)),
         })
     }
 }
@@ -158,6 +166,7 @@ impl ClientTransaction {
         let key = TxKey::of_request(&request).unwrap_or(TxKey {
             branch: String::new(),
             method: request.method.clone(),
+            sent_by: String::new(),
         });
         let mut out = VecDeque::new();
         out.push_back(TxOutput::Transmit(Message::Request(request.clone())));

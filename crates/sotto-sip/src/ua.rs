@@ -886,6 +886,7 @@ impl UserAgent {
         let invite_key = TxKey {
             branch: key.branch.clone(),
             method: Method::Invite,
+            sent_by: key.sent_by.clone(),
         };
         let pending = self
             .servers
