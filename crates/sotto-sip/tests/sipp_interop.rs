@@ -540,3 +540,55 @@ fn sipp_uac_over_tcp_framed_by_content_length() {
         calls
     );
 }
+
+#[test]
+#[ignore = "interop: needs sipp (Debian sip-tester)"]
+fn sipp_uac_calls_our_uas_over_ipv6_loopback() {
+    let Ok(sock) = UdpSocket::bind("[::1]:0") else {
+        panic!("IPv6 loopback unavailable on this host");
+    };
+    let addr = sock.local_addr().unwrap();
+    let mut ua = ua_at(&sock, "bob", 5);
+    let calls = 2;
+    let sipp_port = UdpSocket::bind("[::1]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let child = spawn_sipp(&[
+        "-sn",
+        "uac",
+        &addr.to_string(),
+        "-i",
+        "::1",
+        "-p",
+        &sipp_port,
+        "-m",
+        &calls.to_string(),
+        "-d",
+        "100",
+    ]);
+    let events = serve(
+        &sock,
+        &mut ua,
+        Duration::from_secs(30),
+        answer_sipp("[::1]:40008".parse().unwrap()),
+        |ev| {
+            count(ev, |e| {
+                matches!(
+                    e,
+                    UaEvent::Ended {
+                        reason: EndReason::RemoteHangup,
+                        ..
+                    }
+                )
+            }) >= calls
+        },
+    );
+    wait(child, "sipp -sn uac over IPv6");
+    assert_eq!(
+        count(&events, |e| matches!(e, UaEvent::Confirmed { .. })),
+        calls
+    );
+}

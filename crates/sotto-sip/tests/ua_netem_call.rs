@@ -50,6 +50,8 @@ enum Script {
     Busy,
     /// Rings and never answers.
     RingForever,
+    /// The user hangs up an incoming call without answering (603 Decline).
+    Decline,
 }
 
 struct Phone {
@@ -168,6 +170,10 @@ impl Phone {
                 self.ua.ringing(now, *call).unwrap();
                 self.todo
                     .push((now + Duration::from_secs(1), Action::Answer));
+            }
+            (Script::Decline, UaEvent::IncomingCall { call, .. }) => {
+                self.ua.ringing(now, *call).unwrap();
+                self.ua.hangup(now, *call).unwrap();
             }
             (Script::RingForever, UaEvent::IncomingCall { call, .. }) => {
                 self.call = Some(*call);
@@ -569,4 +575,14 @@ fn unanswered_call_is_cancelled_after_the_invite_timeout() {
         p.a().ua.transaction_count() + p.b().ua.transaction_count(),
         0
     );
+}
+
+#[test]
+fn declined_603() {
+    for (seed, loss) in [(0, 0.0), (8, 0.1)] {
+        let mut p = pair(Script::Caller { hold: false }, Script::Decline, loss, seed);
+        both_ended(&mut p);
+        assert_eq!(p.a().ended(), Some(&EndReason::Rejected(603)));
+        assert_eq!(p.b().ended(), Some(&EndReason::Declined(603)));
+    }
 }
