@@ -27,6 +27,8 @@
 //!   the media clock re-anchors the stream.
 //! - **Loss**: a missing frame whose successor is buffered is returned as
 //!   [`Playout::Fec`] (decode the successor's in-band FEC); otherwise [`Playout::Conceal`].
+//!   With RFC 2198 redundancy, [`JitterBuffer::insert_redundant`] fills the gap before it is
+//!   due, and the look-ahead grows to the redundancy distance.
 //!
 //! Storage is a fixed ring of slots allocated once; inserting and playing do not allocate.
 
@@ -138,6 +140,8 @@ pub struct JitterStats {
     pub accelerated: u64,
     /// Times the stream was re-anchored.
     pub resyncs: u64,
+    /// Frames filled in from RFC 2198 redundancy before their playout.
+    pub red_recovered: u64,
     /// Sum over played packets of (play time − arrival time), ms.
     pub buffer_delay_sum_ms: f64,
 }
@@ -182,6 +186,8 @@ pub struct JitterBuffer {
     loss_ema: f64,
     late_run: u32,
     prev_missing: bool,
+    red_distance: i64,
+    last_arrival_ms: f64,
     stats: JitterStats,
 }
 
@@ -219,6 +225,8 @@ impl JitterBuffer {
             loss_ema: 0.0,
             late_run: 0,
             prev_missing: false,
+            red_distance: 0,
+            last_arrival_ms: 0.0,
             stats: JitterStats::default(),
         }
     }
@@ -309,8 +317,10 @@ impl JitterBuffer {
         let min_d = self.scratch.first().copied().unwrap_or(d);
         let idx = ((n as f64 - 1.0) * self.cfg.percentile.clamp(0.5, 1.0)).round() as usize;
         let p = self.scratch.get(idx).copied().unwrap_or(d);
+        // Look ahead as far as recovery reaches: one frame for Opus in-band FEC, or the
+        // RED distance when the peer sends RFC 2198 redundancy.
         let fec_lookahead = if self.loss_ema > 0.005 {
-            self.frame_ms
+            self.frame_ms * self.red_distance.clamp(1, 3) as f64
         } else {
             0.0
         };
@@ -343,6 +353,7 @@ impl JitterBuffer {
             self.epoch = Some(now);
         }
         let now_ms = self.now_ms(now);
+        self.last_arrival_ms = now_ms;
         let ext = self.extend_ts(rtp_timestamp);
         if self.last_d.is_none() && self.next.is_none() && self.buffered() == 0 {
             self.base_ts = ext;
@@ -401,6 +412,41 @@ impl JitterBuffer {
         slot.data.clear();
         slot.data.extend_from_slice(payload);
         outcome
+    }
+
+    /// Offers a redundant copy of an earlier frame (RFC 2198 RED block) with its own RTP
+    /// timestamp: stored only if that frame is still missing and not yet due. Does not feed
+    /// the delay estimator (its arrival says nothing about its own transit).
+    pub fn insert_redundant(&mut self, rtp_timestamp: u32, payload: &[u8]) -> bool {
+        if payload.len() > MAX_PAYLOAD || self.ts_high.is_none() {
+            return false;
+        }
+        let Some(h) = self.ts_high else {
+            return false;
+        };
+        let ext = h + i64::from(rtp_timestamp.wrapping_sub(h as u32) as i32);
+        let k = (ext - self.base_ts + self.frame_ts / 2).div_euclid(self.frame_ts);
+        let newest = (h - self.base_ts + self.frame_ts / 2).div_euclid(self.frame_ts);
+        self.red_distance = self.red_distance.max(newest - k).min(3);
+        if self.next.is_some_and(|n| k < n) || self.has(k) {
+            return false;
+        }
+        if let Some(n) = self.next
+            && k >= n + CAP as i64
+        {
+            return false;
+        }
+        let arrival_ms = self.last_arrival_ms;
+        let Some(slot) = self.slots.get_mut(Self::slot_index(k)) else {
+            return false;
+        };
+        slot.frame = k;
+        slot.occupied = true;
+        slot.arrival_ms = arrival_ms;
+        slot.data.clear();
+        slot.data.extend_from_slice(payload);
+        self.stats.red_recovered += 1;
+        true
     }
 
     fn earliest(&self) -> Option<i64> {

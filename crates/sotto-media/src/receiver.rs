@@ -52,6 +52,26 @@ impl<D: AudioDecoder> AudioReceiver<D> {
         self.jb.insert(now, rtp_timestamp, payload)
     }
 
+    /// Offers an RFC 2198 RED payload: the redundant blocks fill earlier gaps, the primary
+    /// block is inserted as usual. Malformed RED is dropped (counted as not buffered).
+    pub fn insert_red(
+        &mut self,
+        now: Instant,
+        rtp_timestamp: u32,
+        payload: &[u8],
+    ) -> InsertOutcome {
+        let Ok(red) = sotto_rtp::RedPayload::parse(payload) else {
+            return InsertOutcome::Overflow;
+        };
+        // Primary first, so the media clock and delay estimate see this packet.
+        let outcome = self.jb.insert(now, rtp_timestamp, red.primary);
+        for b in red.redundant() {
+            let ts = rtp_timestamp.wrapping_sub(u32::from(b.timestamp_offset));
+            self.jb.insert_redundant(ts, b.data);
+        }
+        outcome
+    }
+
     /// Fills `out` (one frame, [`AudioDecoder::frame_samples`] long) for the tick at `now`.
     pub fn pull(&mut self, now: Instant, out: &mut [i16]) -> Result<PlayedKind> {
         let n = self.dec.frame_samples().min(out.len());

@@ -2,7 +2,7 @@
 //!
 //! Owns RTP/RTCP parsing and emitting (RFC 3550), extended sequence numbers, header extensions
 //! (RFC 8285 one- and two-byte forms), RTCP compound packets and receiver statistics
-//! (RFC 3550 Appendix A), and RFC 4733 telephone events. Sans-IO; cannot panic on any input.
+//! (RFC 3550 Appendix A), RFC 4733 telephone events and RFC 2198 redundant audio (RED). Sans-IO; cannot panic on any input.
 //!
 //! The wire model has two layers: a checked view ([`RtpPacket`]) that validates lengths once,
 //! and a typed form ([`RtpRepr`], [`RtcpPacket`]) with `parse` and `emit`.
@@ -39,6 +39,7 @@
 
 mod dtmf;
 mod error;
+mod red;
 mod rtcp;
 mod rtp;
 mod seq;
@@ -49,6 +50,7 @@ pub use dtmf::{
     event_to_digit,
 };
 pub use error::{Result, RtpError};
+pub use red::{MAX_RED_BLOCKS, RedBlock, RedPayload, emit_red};
 pub use rtcp::{
     App, Bye, Compound, PT_APP, PT_BYE, PT_RR, PT_SDES, PT_SR, ReceiverReport, ReportBlock,
     RtcpPacket, SDES_CNAME, SdesChunk, SdesItem, SenderInfo, SenderReport, ntp_middle,
