@@ -168,23 +168,52 @@ fn interop(
 #[test]
 #[ignore = "interop: needs libbzrtp-dev (run by .ci/run)"]
 fn x255_b32_we_are_responder() {
-    let (run, theirs) = interop(
-        41000,
-        RoleSetting::Responder,
-        prefs(
-            KeyAgreement::X255,
-            HashAlgo::S256,
-            CipherAlgo::Aes1,
-            AuthTag::Hs32,
-            SasType::B32,
-        ),
-        &["--ka", "X255", "--sas", "B32"],
+    let port = 41000;
+    let bz = spawn_bzrtp(
+        port + 10,
+        port,
+        &[
+            "--ka",
+            "X255",
+            "--sas",
+            "B32",
+            "--export-label",
+            "sotto-test",
+        ],
+    );
+    let mut cfg = config(1);
+    cfg.role = RoleSetting::Responder;
+    cfg.algorithms = prefs(
+        KeyAgreement::X255,
+        HashAlgo::S256,
+        CipherAlgo::Aes1,
+        AuthTag::Hs32,
+        SasType::B32,
+    );
+    let run = run_udp(
+        cfg,
+        None,
+        port,
+        port + 10,
         1,
         0.0,
+        1,
+        Duration::from_secs(10),
+        false,
     );
+    let (theirs, err) = bzrtp_results(bz);
     assert_match(&run, &theirs, 1);
     assert_eq!(run.secure[0].role, sotto_zrtp::Role::Responder);
     assert_eq!(run.secure[0].sas.len(), 4);
+    // The exported key (RFC 6189 §4.5.2) agrees with bzrtp_exportKey's.
+    let theirs_exported = err
+        .lines()
+        .find_map(|l| l.strip_prefix("exported_key "))
+        .expect("bzrtp printed no exported key");
+    assert_eq!(
+        theirs_exported,
+        hex(run.secure[0].exporter.export(b"sotto-test").expose())
+    );
 }
 
 #[test]
