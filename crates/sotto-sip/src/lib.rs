@@ -42,7 +42,8 @@
 //! Content-Length is optional, a shorter body is a 400, extra bytes are ignored (§18.3). Over
 //! TCP (and TLS later) feed the byte stream to a [`StreamDecoder`], which frames messages by
 //! the mandatory Content-Length, and give each message to [`UserAgent::handle_message`] with
-//! `reliable` set in [`ua::UaConfig`] so that no retransmission timer runs.
+//! [`transaction::Transport::Tcp`] (or `Tls`) in [`ua::UaConfig`] so that no retransmission
+//! timer runs.
 //!
 //! ## Driving contract
 //!

@@ -15,7 +15,7 @@ use crate::auth::{Challenge, DigestClient};
 use crate::error::{Result, SipError};
 use crate::headers::{Contact, Method, NameAddr, Via};
 use crate::message::{Message, Request, Response, new_branch, random_hex};
-use crate::transaction::{ClientTransaction, Timers, TxOutput};
+use crate::transaction::{ClientTransaction, Timers, Transport, TxOutput};
 use crate::uri::{Host, Uri};
 
 /// What to register.
@@ -33,8 +33,8 @@ pub struct RegistrationConfig {
     pub server: SocketAddr,
     /// Our address, for Via.
     pub local_addr: SocketAddr,
-    /// Reliable transport.
-    pub reliable: bool,
+    /// The transport to the registrar.
+    pub transport: Transport,
     /// Timer values.
     pub timers: Timers,
     /// Digest credentials (user, password).
@@ -148,7 +148,7 @@ impl Registration {
             .checked_add(1)
             .ok_or(SipError::Misuse("CSeq overflow"))?;
         let branch = new_branch(self.rng.as_mut());
-        let transport = if self.cfg.reliable { "TCP" } else { "UDP" };
+        let transport = self.cfg.transport.via_name();
         let via = Via::new(
             transport,
             Host::from(self.cfg.local_addr.ip()),
@@ -197,7 +197,7 @@ impl Registration {
         self.tx = Some(ClientTransaction::new(
             now,
             req,
-            self.cfg.reliable,
+            self.cfg.transport.is_reliable(),
             self.cfg.timers,
         ));
         self.pump(now);

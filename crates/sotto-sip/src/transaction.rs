@@ -57,6 +57,35 @@ impl Default for Timers {
     }
 }
 
+/// The transport a SIP message travels on (§18). TLS is framed like TCP; the driver owns the
+/// TLS session, this crate only names it in Via and Contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// UDP: retransmission timers run; Content-Length is optional.
+    #[default]
+    Udp,
+    /// TCP: reliable, framed by Content-Length.
+    Tcp,
+    /// TLS over TCP (`sips:`), reliable.
+    Tls,
+}
+
+impl Transport {
+    /// Whether the transport is reliable (no retransmissions, zero linger timers).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Self::Udp)
+    }
+
+    /// The Via transport token.
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+            Self::Tls => "TLS",
+        }
+    }
+}
+
 /// What a transaction asks of its driver (or tells its transaction user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxOutput {

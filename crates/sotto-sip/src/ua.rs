@@ -17,7 +17,9 @@ use crate::dialog::{Dialog, DialogId, build_cancel};
 use crate::error::{Result, SipError};
 use crate::headers::{Method, NameAddr, Via};
 use crate::message::{Message, Request, Response, new_branch, random_hex};
-use crate::transaction::{ClientTransaction, ServerTransaction, Timers, TxKey, TxOutput};
+use crate::transaction::{
+    ClientTransaction, ServerTransaction, Timers, Transport, TxKey, TxOutput,
+};
 use crate::uri::{Host, SipUri, Uri};
 
 /// Methods we implement, for `Allow` (§20.5).
@@ -32,8 +34,9 @@ pub struct UaConfig {
     pub user: String,
     /// Our display name.
     pub display_name: Option<String>,
-    /// Reliable transport (TCP/TLS): no retransmissions, zero linger timers.
-    pub reliable: bool,
+    /// The transport (UDP by default). TCP and TLS are reliable: no retransmissions, zero
+    /// linger timers.
+    pub transport: Transport,
     /// Timer values.
     pub timers: Timers,
     /// `User-Agent` / `Server` value.
@@ -52,7 +55,7 @@ impl UaConfig {
             local_addr,
             user: user.to_owned(),
             display_name: None,
-            reliable: false,
+            transport: Transport::Udp,
             timers: Timers::default(),
             user_agent: "sotto".to_owned(),
             credentials: None,
@@ -296,15 +299,17 @@ impl UserAgent {
             Host::from(self.cfg.local_addr.ip()),
             Some(self.cfg.local_addr.port()),
         );
-        if self.cfg.reliable {
-            u.params.set("transport", Some("tcp".into()));
+        match self.cfg.transport {
+            Transport::Udp => {}
+            Transport::Tcp => u.params.set("transport", Some("tcp".into())),
+            Transport::Tls => u.secure = true,
         }
         NameAddr::new(Uri::Sip(u))
     }
 
     fn new_via(&mut self) -> Via {
         let branch = new_branch(self.rng.as_mut());
-        let transport = if self.cfg.reliable { "TCP" } else { "UDP" };
+        let transport = self.cfg.transport.via_name();
         Via::new(
             transport,
             Host::from(self.cfg.local_addr.ip()),
@@ -342,7 +347,8 @@ impl UserAgent {
         to: SocketAddr,
         leg: Option<CallHandle>,
     ) {
-        let tx = ClientTransaction::new(now, req, self.cfg.reliable, self.cfg.timers);
+        let tx =
+            ClientTransaction::new(now, req, self.cfg.transport.is_reliable(), self.cfg.timers);
         self.clients.push(ClientEntry { tx, to, leg });
     }
 
@@ -684,7 +690,7 @@ impl UserAgent {
         };
         top.stamp_received(source);
         req.headers.set_top_via(&top);
-        let reply_to = if self.cfg.reliable {
+        let reply_to = if self.cfg.transport.is_reliable() {
             source
         } else {
             top.response_target(source)
@@ -721,8 +727,12 @@ impl UserAgent {
             });
             return;
         }
-        let tx = match ServerTransaction::new(now, req.clone(), self.cfg.reliable, self.cfg.timers)
-        {
+        let tx = match ServerTransaction::new(
+            now,
+            req.clone(),
+            self.cfg.transport.is_reliable(),
+            self.cfg.timers,
+        ) {
             Ok(tx) => tx,
             Err(_) => return,
         };

@@ -163,7 +163,7 @@ fn registration(password: &[u8]) -> Registration {
         expires: 300,
         server: "192.0.2.9:5060".parse().unwrap(),
         local_addr: "192.0.2.1:5060".parse().unwrap(),
-        reliable: false,
+        transport: Default::default(),
         timers: Default::default(),
         credentials: Some(Credentials::new("alice", password)),
     };

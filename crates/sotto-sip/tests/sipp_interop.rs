@@ -458,7 +458,7 @@ fn sipp_uac_over_tcp_framed_by_content_length() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut cfg = UaConfig::new(addr, "bob");
-    cfg.reliable = true;
+    cfg.transport = sotto_sip::transaction::Transport::Tcp;
     let mut ua = UserAgent::new(cfg, Box::new(Seeded(ChaCha8Rng::seed_from_u64(4))));
     let calls = 3;
     let sipp_port = free_port().to_string();

@@ -94,7 +94,11 @@ impl Phone {
     ) -> Self {
         let me: SocketAddr = me.parse().unwrap();
         let mut cfg = UaConfig::new(me, user);
-        cfg.reliable = reliable;
+        cfg.transport = if reliable {
+            sotto_sip::transaction::Transport::Tcp
+        } else {
+            sotto_sip::transaction::Transport::Udp
+        };
         let mut audio = LocalAudio::new(SocketAddr::new(me.ip(), me.port() + 1000));
         audio.zrtp_hash = Some(sdp::ZrtpHash {
             version: "1.10".into(),
