@@ -102,6 +102,10 @@ pub enum UaEvent {
     Ringing {
         /// The call.
         call: CallHandle,
+        /// 180, 183...
+        status: u16,
+        /// An SDP answer for early media (183 Session Progress), else empty.
+        early_media: Vec<u8>,
     },
     /// The peer answered our INVITE (the ACK is sent).
     Answered {
@@ -1073,6 +1077,15 @@ impl UserAgent {
         c.chain(s).chain(o).chain(d).min()
     }
 
+    /// The INVITE of a call: ours for outgoing calls (the latest, after authentication or a
+    /// re-INVITE), the peer's for incoming ones.
+    pub fn invite_request(&self, call: CallHandle) -> Option<&Request> {
+        self.legs
+            .iter()
+            .find(|l| l.handle == call)
+            .map(|l| &l.invite)
+    }
+
     /// The dialog of a call, once it has one (Call-ID, tags, route set, remote target).
     pub fn dialog(&self, call: CallHandle) -> Option<&Dialog> {
         self.legs
@@ -1213,7 +1226,11 @@ impl UserAgent {
                     return;
                 }
                 if leg.state == LegState::Setup {
-                    self.emit(UaEvent::Ringing { call: h });
+                    self.emit(UaEvent::Ringing {
+                        call: h,
+                        status: resp.status,
+                        early_media: resp.body,
+                    });
                 }
             } else if resp.status == 100 {
                 leg.got_provisional = true;

@@ -217,7 +217,7 @@ impl Phone {
                 };
                 self.todo.push((now + Duration::from_secs(1), next));
             }
-            (Script::CancelWhileRinging, UaEvent::Ringing { call }) => {
+            (Script::CancelWhileRinging, UaEvent::Ringing { call, .. }) => {
                 self.ua.hangup(now, *call).unwrap()
             }
             _ => {}
