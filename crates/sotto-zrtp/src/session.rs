@@ -289,7 +289,9 @@ impl core::fmt::Debug for Exporter {
 pub enum Event {
     /// SRTP keys are agreed; show the SAS.
     Secure(Box<SecureInfo>),
-    /// The session failed; no keys.
+    /// The session failed; no keys. It can also follow `Secure` on the initiator, which reports
+    /// Secure once Confirm1 is verified: if the responder then rejects our Confirm2 it sends an
+    /// Error and this event says so. Treat it as the end of the call's security.
     Failed(FailureReason),
     /// The verified flag changed after `ConfirmSas`/`RejectSas` (stored in the cache).
     SasVerified(bool),
@@ -1605,7 +1607,9 @@ impl ZrtpSession {
         };
         self.pending_peer_keys = Some((mk.clone_secret(), zk.clone_secret(), keys.hash));
         let (sas_str, sas_value, verified, multistream, cache_store_failed) =
-            if let StreamMode::Multistream(k) = &self.cfg.mode {
+            if let (KeyAgreement::Mult, StreamMode::Multistream(k)) =
+                (s.suite.key_agreement, &self.cfg.mode)
+            {
                 (k.sas.clone(), keys.sas_value(), k.verified, None, false)
             } else {
                 let v = keys.sas_value();
