@@ -335,7 +335,7 @@ fn capture_of_a_sotto_to_linphonec_call() {
     );
     write_tone(&tone, 700.0, 48_000, 5);
     write_tone(&lp_tone, 1000.0, 48_000, 5);
-    let lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true);
+    let lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true);
     let (a_sip, a_media) = (free_port(), free_rtp_port());
     let ports = [
         a_sip,
@@ -368,7 +368,15 @@ fn capture_of_a_sotto_to_linphonec_call() {
         "{}",
         String::from_utf8_lossy(&caller.stderr)
     );
+    // rtcp-mux: linphonec's SRTCP shares its RTP port, and sotto authenticated all of it.
+    let summary = find(&events(&caller.stdout), "summary").clone();
+    assert_eq!(summary["srtp_rejected"], 0, "{summary}");
+    assert_eq!(summary["clear_rtp_sent"], 0, "{summary}");
     let sides = analyse(&dgrams, &[a_media, lp_rtp]);
+    assert!(
+        sides[&lp_rtp].rtcp >= 1,
+        "no SRTCP from linphonec on its RTP port"
+    );
     for port in [a_media, lp_rtp] {
         let s = sides
             .get(&port)

@@ -55,6 +55,8 @@ fn assert_heard(path: &std::path::Path, freq: f64, secs: f64, who: &str) {
     );
 }
 
+/// sotto offers `a=rtcp-mux` and linphonec (rtcp_mux=1) accepts: its SRTCP and STUN arrive on
+/// sotto's one media port beside SRTP and ZRTP.
 #[test]
 #[ignore = "needs linphonec (Debian linphone-cli)"]
 fn sotto_calls_linphonec() {
@@ -66,7 +68,7 @@ fn sotto_calls_linphonec() {
     );
     write_tone(&sotto_tone, SOTTO_TONE, 48_000, 8);
     write_tone(&lp_tone, LINPHONE_TONE, 48_000, 8);
-    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true);
+    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true);
 
     let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
         .args([
@@ -108,6 +110,8 @@ fn sotto_calls_linphonec() {
     assert_heard(&lp_rec, SOTTO_TONE, 2.0, "linphonec");
 }
 
+/// linphonec (rtcp_mux=0) offers no `a=rtcp-mux`; it puts sotto on hold and resumes with two
+/// re-INVITEs, and hangs up with BYE.
 #[test]
 #[ignore = "needs linphonec (Debian linphone-cli)"]
 fn linphonec_calls_sotto_with_hold_and_resume() {
@@ -138,7 +142,7 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
     out.read_line(&mut first).unwrap();
     assert!(first.contains("\"ready\""), "{first}");
 
-    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, false);
+    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, false, false);
     lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
     let lp_sas = lp.wait_sas(Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(2500));

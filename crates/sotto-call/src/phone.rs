@@ -791,7 +791,7 @@ impl Phone {
                 self.out
                     .push_back(Output::Event(CallEvent::IncomingCall { from }));
             }
-            UaEvent::Ringing { call } if ours(&self.call, call) => {
+            UaEvent::Ringing { call, .. } if ours(&self.call, call) => {
                 self.out.push_back(Output::Event(CallEvent::Ringing));
             }
             UaEvent::Answered { call, answer } if ours(&self.call, call) => {

@@ -155,7 +155,8 @@ pub struct Linphonec {
     pub log: PathBuf,
 }
 
-fn linphonerc(sip_port: u16, rtp_port: u16) -> String {
+fn linphonerc(sip_port: u16, rtp_port: u16, rtcp_mux: bool) -> String {
+    let mux = u8::from(rtcp_mux);
     let mut rc = format!(
         "[sip]\n\
          sip_port={sip_port}\n\
@@ -174,6 +175,7 @@ fn linphonerc(sip_port: u16, rtp_port: u16) -> String {
          [rtp]\n\
          bind_address=127.0.0.1\n\
          audio_rtp_port={rtp_port}\n\
+         rtcp_mux={mux}\n\
          [video]\n\
          enabled=0\n\
          capture=0\n\
@@ -211,8 +213,15 @@ fn linphonerc(sip_port: u16, rtp_port: u16) -> String {
 impl Linphonec {
     /// Starts `linphonec` in `dir` (its HOME, config and log live there), switched to WAV files:
     /// it plays `play` as its microphone and records what it hears into `record`.
-    /// `auto_answer`: answer incoming calls (`-a`).
-    pub fn start(dir: &Path, play: &Path, record: &Path, auto_answer: bool) -> Self {
+    /// `auto_answer`: answer incoming calls (`-a`); `rtcp_mux`: offer and accept RTCP on the RTP
+    /// port (RFC 5761), otherwise RTCP goes to the next port up.
+    pub fn start(
+        dir: &Path,
+        play: &Path,
+        record: &Path,
+        auto_answer: bool,
+        rtcp_mux: bool,
+    ) -> Self {
         let which = Command::new("sh")
             .args(["-c", "command -v linphonec"])
             .output()
@@ -227,7 +236,7 @@ impl Linphonec {
         let sip_port = free_port();
         let rtp_port = free_rtp_port();
         let rc = dir.join("linphonerc");
-        std::fs::write(&rc, linphonerc(sip_port, rtp_port)).unwrap();
+        std::fs::write(&rc, linphonerc(sip_port, rtp_port, rtcp_mux)).unwrap();
         let log = dir.join("linphonec.log");
         let mut cmd = Command::new("linphonec");
         cmd.arg("-c").arg(&rc).args(["-d", "6", "-l"]).arg(&log);
