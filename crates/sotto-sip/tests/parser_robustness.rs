@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods, reason = "measures real parse time")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -311,6 +312,58 @@ proptest! {
         if let Ok(sd) = SessionDescription::parse(text.as_bytes()) {
             let again = SessionDescription::parse(&sd.to_bytes()).unwrap();
             prop_assert_eq!(sd.media.len(), again.media.len());
+        }
+    }
+}
+
+#[test]
+fn large_adversarial_messages_are_cheap() {
+    // 64 KiB of headers built to make a naive parser work hard: many Vias per line, many
+    // parameters, long quoted strings, deep comma lists. Each must finish quickly.
+    let mut many_vias = String::from("OPTIONS sip:a@b SIP/2.0\r\n");
+    while many_vias.len() < 60_000 {
+        many_vias.push_str("Via: ");
+        for i in 0..10 {
+            many_vias.push_str(&format!(
+                "SIP/2.0/UDP h{i}.example;branch=z9hG4bK{i};rport, "
+            ));
+        }
+        many_vias.push_str("SIP/2.0/UDP last;branch=z9hG4bKz\r\n");
+    }
+    many_vias.push_str(
+        "From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: big\r\nCSeq: 1 OPTIONS\r\n\r\n",
+    );
+    let commas = format!(
+        "OPTIONS sip:a@b SIP/2.0\r\nContact: {}\r\n\r\n",
+        ",".repeat(60_000)
+    );
+    let params = format!(
+        "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h{}\r\n\r\n",
+        ";p".repeat(30_000)
+    );
+    let quote = format!(
+        "OPTIONS sip:a@b SIP/2.0\r\nFrom: \"{}\" <sip:x@y>\r\n\r\n",
+        "\\\"".repeat(30_000)
+    );
+    for (name, m) in [
+        ("vias", many_vias),
+        ("commas", commas),
+        ("params", params),
+        ("quote", quote),
+    ] {
+        let t = std::time::Instant::now();
+        let r = Message::parse(m.as_bytes());
+        let took = t.elapsed();
+        assert!(
+            took < std::time::Duration::from_millis(500),
+            "{name}: {took:?}"
+        );
+        if name == "vias" {
+            // Valid: over a thousand Via values, all checked, quickly.
+            let m = r.unwrap();
+            assert!(m.headers().vias().unwrap().len() > 1000);
+        } else {
+            assert!(r.is_err(), "{name}");
         }
     }
 }
