@@ -29,11 +29,11 @@ def main():
             n = min(len(ref), len(deg))
             s["mos_lqo"] = pesq(16000, ref[:n], deg[:n], "wb")
             rows.append(s)
-    print("| condition | MOS-LQO (PESQ WB) | mean buffer delay | late | FEC-recovered | concealed | CPU (% of one core) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| condition | MOS-LQO (PESQ WB) | mean buffer delay | RED-recovered | FEC-recovered | concealed | CPU, wall (% of one core) | CPU, thread time (% of one core) |")
+    print("|---|---|---|---|---|---|---|---|")
     for s in rows:
         print(
-            f"| {s['label']} | {s['mos_lqo']:.2f} | {s['mean_buffer_delay_ms']:.1f} ms | {s['late']} | {s['fec']} | {s['concealed']} | {s['cpu_percent_of_one_core']:.2f} % |"
+            f"| {s['label']} | {s['mos_lqo']:.2f} | {s['mean_buffer_delay_ms']:.1f} ms | {s['red_recovered']} | {s['fec']} | {s['concealed']} | {s['cpu_percent_of_one_core']:.2f} % | {s['thread_cpu_percent_whole_simulation']} % |"
         )
     with open(f"{out_dir}/results.json", "w") as f:
         json.dump(rows, f, indent=1)

@@ -659,6 +659,33 @@ mod tests {
     }
 
     #[test]
+    fn red_copy_fills_a_lost_frame_before_it_is_due() {
+        let t0 = epoch();
+        let mut jb = JitterBuffer::new(JitterConfig::new(48_000));
+        let mut played = Vec::new();
+        for tick in 0..40u32 {
+            let now = t0 + Duration::from_millis(20 * u64::from(tick));
+            if tick < 30 && tick != 10 {
+                jb.insert(now, 960 * tick, &payload(tick));
+                if tick > 0 {
+                    // RFC 2198: each packet also carries the previous frame.
+                    jb.insert_redundant(960 * (tick - 1), &payload(tick - 1));
+                }
+            }
+            if let Some(k) = id(&jb.pull(now, true)) {
+                played.push(k);
+            }
+        }
+        assert_eq!(played, (0..30).collect::<Vec<_>>());
+        assert_eq!(jb.stats().red_recovered, 1);
+        assert_eq!(
+            jb.stats().fec,
+            0,
+            "nothing needed FEC: the copy was there first"
+        );
+    }
+
+    #[test]
     fn timestamp_wrap_is_seamless() {
         let t0 = epoch();
         let mut jb = JitterBuffer::new(JitterConfig::new(48_000));
