@@ -258,7 +258,10 @@ fn run(args: &ZrtpPeerArgs) -> ExitCode {
     loop {
         let now = Instant::now();
         if let Some(t) = linger_until {
-            if now >= t {
+            // Linger, and as long as an initiator still retransmits Confirm2 (no Conf2ACK yet,
+            // the peer is not secure yet) keep going, up to the overall timeout.
+            let busy = sessions.iter().flatten().any(|s| s.poll_timeout().is_some());
+            if now >= t && (!busy || now >= deadline) {
                 return ExitCode::SUCCESS;
             }
         } else if now >= deadline {
@@ -327,7 +330,7 @@ fn run(args: &ZrtpPeerArgs) -> ExitCode {
 
         // Wait for a datagram or the next timer.
         let now = Instant::now();
-        let mut wake = linger_until.unwrap_or(deadline);
+        let mut wake = linger_until.map_or(deadline, |t| t.max(now));
         for s in sessions.iter().flatten() {
             if let Some(t) = s.poll_timeout() {
                 wake = wake.min(t);

@@ -5,7 +5,7 @@
  * usage: bzrtp_peer --listen PORT --peer PORT [--ka LIST] [--hash LIST] [--cipher LIST]
  *          [--auth LIST] [--sas LIST] [--cache FILE] [--self-uri URI] [--peer-uri URI]
  *          [--streams 1|2] [--loss PCT] [--seed N] [--verify] [--timeout MS] [--linger MS]
- *          [--peer-hello-hash "1.10 HEX"] [--hello-hash-out FILE] [--export-label L]
+ *          [--peer-hello-hash "1.10 HEX"] [--hello-hash-out FILE] [--export-label L] [--aux HEX]
  *
  * Stream n (0-based) uses UDP port listen+n and sends to peer+n. One JSON line per stream is
  * printed on stdout when that stream is secure. Exit 0 when all streams are secure, 3 on timeout,
@@ -152,10 +152,11 @@ static int start_srtp(void *client, const bzrtpSrtpSecrets_t *sec, int32_t verif
 	printf("{\"result\":\"secure\",\"stream\":%d,\"sas\":\"%s\",\"sas_type\":\"%s\",\"hash\":\"%s\","
 	       "\"cipher\":\"%s\",\"cipher_key_len\":%d,\"auth_tag\":\"%s\",\"key_agreement\":\"%s\","
 	       "\"send_key\":\"%s\",\"send_salt\":\"%s\",\"recv_key\":\"%s\",\"recv_salt\":\"%s\","
-	       "\"cache_mismatch\":%s,\"sas_verified\":%s,\"elapsed_ms\":%.3f%s}\n",
+	       "\"cache_mismatch\":%s,\"aux_mismatch\":%d,\"sas_verified\":%s,\"elapsed_ms\":%.3f%s}\n",
 	       s->index + 1, sec->sas ? sec->sas : "", algo_name(sec->sasAlgo), algo_name(sec->hashAlgo),
 	       algo_name(sec->cipherAlgo), sec->cipherKeyLength, algo_name(sec->authTagAlgo),
 	       algo_name(sec->keyAgreementAlgo), sk, ss, pk, ps, sec->cacheMismatch ? "true" : "false",
+	       sec->auxSecretMismatch,
 	       verified ? "true" : "false", (now_us() - t_start_us) / 1000.0, exported);
 	fflush(stdout);
 	s->secure = 1;
@@ -192,7 +193,7 @@ int main(int argc, char **argv) {
 	int listen_port = 0, peer_port = 0, timeout_ms = 10000, linger_ms = 500;
 	const char *ka = NULL, *hash = NULL, *cipher = NULL, *auth = NULL, *sas = NULL;
 	const char *cache = NULL, *self_uri = "sip:self@sotto.invalid", *peer_uri = "sip:peer@sotto.invalid";
-	const char *peer_hello_hash = NULL, *hello_hash_out = NULL;
+	const char *peer_hello_hash = NULL, *hello_hash_out = NULL, *aux = NULL;
 	unsigned seed = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -216,6 +217,7 @@ int main(int argc, char **argv) {
 		else if (ARG("--peer-hello-hash")) peer_hello_hash = v;
 		else if (ARG("--hello-hash-out")) hello_hash_out = v;
 		else if (ARG("--export-label")) export_label = v;
+		else if (ARG("--aux")) aux = v;
 		else if (strcmp(a, "--verify") == 0) do_verify = 1;
 		else { fprintf(stderr, "bad argument %s\n", a); return 1; }
 	}
@@ -257,6 +259,13 @@ int main(int argc, char **argv) {
 	}
 	bzrtp_initBzrtpContext(ctx, streams[0].ssrc);
 	bzrtp_setClientData(ctx, streams[0].ssrc, &streams[0]);
+	if (aux) {
+		uint8_t a[64];
+		size_t n = strlen(aux) / 2;
+		if (n > sizeof a) n = sizeof a;
+		for (size_t k = 0; k < n; k++) sscanf(aux + 2 * k, "%2hhx", &a[k]);
+		bzrtp_setAuxiliarySharedSecret(ctx, a, n);
+	}
 	if (peer_hello_hash)
 		bzrtp_setPeerHelloHash(ctx, streams[0].ssrc, (uint8_t *)peer_hello_hash, strlen(peer_hello_hash));
 	if (hello_hash_out) {

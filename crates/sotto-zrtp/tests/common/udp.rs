@@ -116,12 +116,27 @@ pub fn run_udp(
             }
         }
         if out.secure.len() >= streams {
-            // Linger a little so the peer gets its Conf2ACK retransmissions answered.
+            // Linger; an initiator keeps retransmitting Confirm2 until Conf2ACK (timer armed).
             let linger_until = Instant::now() + Duration::from_millis(300);
-            while Instant::now() < linger_until {
+            let hard_stop = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < hard_stop
+                && (Instant::now() < linger_until
+                    || sessions
+                        .iter()
+                        .flatten()
+                        .any(|s| s.poll_timeout().is_some()))
+            {
+                for s in sessions.iter_mut().flatten() {
+                    if s.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+                        let _ = s.handle_input(Instant::now(), Input::Timeout);
+                    }
+                }
                 for (n, slot) in sessions.iter_mut().enumerate() {
                     let Some(s) = slot.as_mut() else { continue };
                     while let Ok(len) = socks[n].recv(&mut buf) {
+                        if loss > 0.0 && lossrng.gen_bool(loss) {
+                            continue;
+                        }
                         let _ = s.handle_input(Instant::now(), Input::Datagram(&buf[..len]));
                     }
                     while let Some(o) = s.poll_output() {
