@@ -19,7 +19,8 @@ pub(crate) struct ReplayWindow {
 impl ReplayWindow {
     /// A window accepting indices up to `window - 1` behind the highest one seen.
     pub(crate) fn new(window: u64) -> Self {
-        let words = window.div_ceil(64) + 1;
+        // A power of two, so the ring index is a mask rather than a division per packet.
+        let words = (window.div_ceil(64) + 1).next_power_of_two();
         Self {
             highest: 0,
             started: false,
@@ -62,9 +63,9 @@ impl ReplayWindow {
 
     #[inline]
     fn slot(&self, index: u64) -> (usize, u64) {
-        let n = self.bits.len() as u64;
-        let word = (index / 64) % n;
-        (word as usize, 1u64 << (index % 64))
+        let mask = self.bits.len() as u64 - 1;
+        let word = (index >> 6) & mask;
+        (word as usize, 1u64 << (index & 63))
     }
 
     /// Replay check, before any cryptography (RFC 3711 §3.3.2).
@@ -94,11 +95,12 @@ impl ReplayWindow {
             self.started = true;
         } else if index > self.highest {
             let n = self.bits.len() as u64;
-            let old_word = self.highest / 64;
-            let new_word = index / 64;
+            let mask = n - 1;
+            let old_word = self.highest >> 6;
+            let new_word = index >> 6;
             let span = (new_word - old_word).min(n);
             for k in 0..span {
-                let w = ((new_word - k) % n) as usize;
+                let w = ((new_word - k) & mask) as usize;
                 if let Some(word) = self.bits.get_mut(w) {
                     *word = 0;
                 }
