@@ -1107,6 +1107,11 @@ impl ZrtpSession {
         if self.peer.as_ref().is_some_and(|p| p.hello.zid != c.zid) {
             return;
         }
+        if c.suite.key_agreement == KeyAgreement::Prsh {
+            // Preshared mode (§4.4.2) is never used by sotto: "DH mode required" (0x56).
+            self.fail(FailureReason::DhModeRequired, true);
+            return;
+        }
         if let Err(class) = algo::accept_commit(&self.cfg.algorithms, &c.suite) {
             self.fail(FailureReason::NoCommonAlgorithm(class), true);
             return;

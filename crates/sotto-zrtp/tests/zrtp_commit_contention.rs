@@ -59,3 +59,24 @@ fn both_initiators_in_multistream_compare_nonces() {
         assert_ne!(a2.role, b2.role);
     }
 }
+
+#[test]
+fn dh_commit_beats_multistream_commit() {
+    // §4.2: when one Commit is DH and the other is not, the DH Commit proceeds. Side A believes
+    // it has a first stream (Multistream), side B starts a fresh DH exchange: they converge on DH.
+    let first = run(config(1), config(2), perfect(), 1, Duration::from_secs(5));
+    let (a, _) = assert_agree(&first);
+    for seed in 0..20u64 {
+        let mut c1 = config(1);
+        c1.mode = StreamMode::Multistream(a.multistream.as_ref().unwrap().clone_key());
+        let link = Link::symmetric(
+            NetemConfig::default().delay(Duration::from_millis(10)),
+            seed,
+        );
+        let pair = run(c1, config(2), link, seed + 77, Duration::from_secs(5));
+        let (x, y) = assert_agree(&pair);
+        assert!(x.suite.key_agreement.is_dh(), "{:?}", x.suite.key_agreement);
+        assert_eq!(x.role, Role::Responder);
+        assert_eq!(y.role, Role::Initiator);
+    }
+}
