@@ -368,7 +368,7 @@ fn capture_of_a_sotto_to_linphonec_call() {
         "{}",
         String::from_utf8_lossy(&caller.stderr)
     );
-    // rtcp-mux: linphonec's SRTCP shares its RTP port, and sotto authenticated all of it.
+    // rtcp-mux: linphonec's SRTCP shares its RTP port; every SRTP packet authenticated.
     let summary = find(&events(&caller.stdout), "summary").clone();
     assert_eq!(summary["srtp_rejected"], 0, "{summary}");
     assert_eq!(summary["clear_rtp_sent"], 0, "{summary}");

@@ -217,8 +217,13 @@ pub struct MediaStats {
     pub srtp_received: u64,
     /// SRTP bytes received and authenticated.
     pub srtp_bytes_received: u64,
-    /// Incoming packets that failed SRTP authentication or replay checks.
+    /// Incoming RTP packets that failed SRTP authentication or replay checks.
     pub srtp_rejected: u64,
+    /// SRTCP packets received and authenticated.
+    pub srtcp_received: u64,
+    /// Incoming RTCP packets that failed SRTCP authentication or replay checks (counted apart
+    /// from RTP: RTCP carries no audio).
+    pub srtcp_rejected: u64,
     /// Clear RTP packets sent (non-zero only with `allow_insecure`).
     pub clear_rtp_sent: u64,
     /// RTP packets received before ZRTP was secure (dropped unplayed).
@@ -702,8 +707,12 @@ impl Phone {
             Kind::Rtcp => {
                 if let Some(rx) = call.srtp_rx.as_mut() {
                     let mut buf = data.to_vec();
-                    if rx.unprotect_rtcp(&mut buf).is_err() {
-                        call.stats.srtp_rejected += 1;
+                    match rx.unprotect_rtcp(&mut buf) {
+                        Ok(_) => call.stats.srtcp_received += 1,
+                        Err(e) => {
+                            call.stats.srtcp_rejected += 1;
+                            trace!(%e, "SRTCP packet rejected");
+                        }
                     }
                 }
             }
