@@ -1197,7 +1197,9 @@ impl ZrtpSession {
 
     fn on_dhpart1(&mut self, now: Instant, d: DhPart, raw: &[u8]) {
         let State::InitCommitSent(st) = &self.state else {
-            if let State::InitDhPart2Sent(_, d2) = &self.state {
+            if let State::InitDhPart2Sent(_, d2) = &self.state
+                && !d2.is_empty()
+            {
                 // A repeated DHPart1: our DHPart2 may have been lost.
                 let d2 = d2.clone();
                 self.send(&d2);

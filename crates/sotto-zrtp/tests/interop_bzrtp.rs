@@ -493,3 +493,57 @@ fn aux_secret_matches_both_ways() {
         );
     }
 }
+
+#[test]
+#[ignore = "interop: needs libbzrtp-dev (run by .ci/run)"]
+fn cache_mismatch_seen_by_both() {
+    // Call 1 builds rs1 on both sides; then our cached rs1 for the peer is replaced (as if a MiTM
+    // had been in the middle of the call in between): on call 2 both sides report a mismatch.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bzrtp-mismatch");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("bz.sqlite");
+    let db = db.to_str().unwrap();
+    let ours = SharedCache::new(MemoryCache::new());
+    let mut peer = None;
+    for call in 0..2u16 {
+        let port = 41700 + call * 20;
+        let bz = spawn_bzrtp(port + 10, port, &["--cache", db]);
+        let run = run_udp(
+            config(1),
+            Some(Box::new(ours.clone())),
+            port,
+            port + 10,
+            1,
+            0.0,
+            u64::from(port),
+            Duration::from_secs(10),
+            false,
+        );
+        let (theirs, err) = bzrtp_results(bz);
+        assert!(!theirs.is_empty(), "bzrtp: {err}");
+        assert_match(&run, &theirs, 1);
+        let s = &run.secure[0];
+        if call == 0 {
+            assert_eq!(s.cache, CacheStatus::NoCache);
+            peer = Some(s.peer_zid);
+            let mut e = ours
+                .0
+                .lock()
+                .unwrap()
+                .get(&s.peer_zid)
+                .unwrap()
+                .clone_entry();
+            e.rs1 = Some(sotto_zrtp::RetainedSecret::new(
+                sotto_proto::SecretArray::new([0x5a; 32]),
+                sotto_zrtp::Expiry::Never,
+            ));
+            e.rs2 = None;
+            ours.0.lock().unwrap().insert(s.peer_zid, e);
+        } else {
+            assert_eq!(Some(s.peer_zid), peer);
+            assert_eq!(s.cache, CacheStatus::Mismatch);
+            assert_eq!(theirs[0]["cache_mismatch"], true);
+        }
+    }
+}
