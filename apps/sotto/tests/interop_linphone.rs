@@ -68,7 +68,7 @@ fn sotto_calls_linphonec() {
     );
     write_tone(&sotto_tone, SOTTO_TONE, 48_000, 8);
     write_tone(&lp_tone, LINPHONE_TONE, 48_000, 8);
-    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true);
+    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true, false);
 
     let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
         .args([
@@ -110,8 +110,9 @@ fn sotto_calls_linphonec() {
     assert_heard(&lp_rec, SOTTO_TONE, 2.0, "linphonec");
 }
 
-/// linphonec (rtcp_mux=0) offers no `a=rtcp-mux`; it puts sotto on hold and resumes with two
-/// re-INVITEs, and hangs up with BYE.
+/// linphonec (rtcp_mux=0) offers audio and video and no `a=rtcp-mux`; sotto takes the audio and
+/// refuses the video stream (port 0, RFC 3264 §6); linphonec puts sotto on hold and resumes with
+/// two re-INVITEs, and hangs up with BYE.
 #[test]
 #[ignore = "needs linphonec (Debian linphone-cli)"]
 fn linphonec_calls_sotto_with_hold_and_resume() {
@@ -142,7 +143,7 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
     out.read_line(&mut first).unwrap();
     assert!(first.contains("\"ready\""), "{first}");
 
-    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, false, false);
+    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, false, false, true);
     lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
     let lp_sas = lp.wait_sas(Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(2500));
@@ -166,9 +167,19 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
+    let log = lp.log.clone();
     lp.quit();
     let ev = events(&rest);
     assert!(status.success(), "sotto listen failed: {err}\n{ev:#?}");
+    // linphonec offered video; every answer of sotto's (200 to INVITE and to both
+    // re-INVITEs) refuses it with port 0 and keeps the m-line (RFC 3264 §6, §8).
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("m=video "), "linphonec offered no video");
+    let refused = log.matches("\nm=video 0 RTP/AVP").count();
+    assert!(
+        refused >= 3,
+        "sotto refused video in {refused} answers, wanted 3"
+    );
     let secure = find(&ev, "secure");
     assert_eq!(
         secure["sas"],
@@ -200,7 +211,7 @@ fn key_continuity_with_linphonec_across_two_calls() {
     );
     write_tone(&sotto_tone, SOTTO_TONE, 48_000, 4);
     write_tone(&lp_tone, LINPHONE_TONE, 48_000, 4);
-    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true);
+    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true, false);
     let lp_port = lp.sip_port;
     let call = |secs: &str| {
         Command::new(env!("CARGO_BIN_EXE_sotto"))

@@ -155,8 +155,10 @@ pub struct Linphonec {
     pub log: PathBuf,
 }
 
-fn linphonerc(sip_port: u16, rtp_port: u16, rtcp_mux: bool) -> String {
+fn linphonerc(sip_port: u16, rtp_port: u16, rtcp_mux: bool, video: bool) -> String {
     let mux = u8::from(rtcp_mux);
+    let video = u8::from(video);
+    let video_port = free_rtp_port();
     let mut rc = format!(
         "[sip]\n\
          sip_port={sip_port}\n\
@@ -176,11 +178,12 @@ fn linphonerc(sip_port: u16, rtp_port: u16, rtcp_mux: bool) -> String {
          bind_address=127.0.0.1\n\
          audio_rtp_port={rtp_port}\n\
          rtcp_mux={mux}\n\
+         video_rtp_port={video_port}\n\
          [video]\n\
-         enabled=0\n\
-         capture=0\n\
+         enabled={video}\n\
+         capture={video}\n\
          display=0\n\
-         automatically_initiate=0\n\
+         automatically_initiate={video}\n\
          automatically_accept=0\n\
          [sound]\n\
          echocancellation=0\n\
@@ -214,13 +217,15 @@ impl Linphonec {
     /// Starts `linphonec` in `dir` (its HOME, config and log live there), switched to WAV files:
     /// it plays `play` as its microphone and records what it hears into `record`.
     /// `auto_answer`: answer incoming calls (`-a`); `rtcp_mux`: offer and accept RTCP on the RTP
-    /// port (RFC 5761), otherwise RTCP goes to the next port up.
+    /// port (RFC 5761), otherwise RTCP goes to the next port up; `video`: offer a video stream
+    /// too (`-V`, a static test image as camera) beside audio.
     pub fn start(
         dir: &Path,
         play: &Path,
         record: &Path,
         auto_answer: bool,
         rtcp_mux: bool,
+        video: bool,
     ) -> Self {
         let which = Command::new("sh")
             .args(["-c", "command -v linphonec"])
@@ -236,12 +241,15 @@ impl Linphonec {
         let sip_port = free_port();
         let rtp_port = free_rtp_port();
         let rc = dir.join("linphonerc");
-        std::fs::write(&rc, linphonerc(sip_port, rtp_port, rtcp_mux)).unwrap();
+        std::fs::write(&rc, linphonerc(sip_port, rtp_port, rtcp_mux, video)).unwrap();
         let log = dir.join("linphonec.log");
         let mut cmd = Command::new("linphonec");
         cmd.arg("-c").arg(&rc).args(["-d", "6", "-l"]).arg(&log);
         if auto_answer {
             cmd.arg("-a");
+        }
+        if video {
+            cmd.arg("-V");
         }
         let mut child = cmd
             .env("HOME", &home)
