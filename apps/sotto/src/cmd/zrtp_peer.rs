@@ -155,6 +155,11 @@ pub(crate) fn zrtp_peer(words: Vec<String>) -> anyhow::Result<ExitCode> {
 }
 
 fn run(args: &ZrtpPeerArgs) -> ExitCode {
+    run_with(args, &mut |v| println!("{v}"))
+}
+
+/// Runs the endpoint; each stream's JSON line goes to `emit`.
+fn run_with(args: &ZrtpPeerArgs, emit: &mut dyn FnMut(serde_json::Value)) -> ExitCode {
     let start = Instant::now();
     let algorithms = match prefs(args) {
         Ok(p) => p,
@@ -260,7 +265,10 @@ fn run(args: &ZrtpPeerArgs) -> ExitCode {
         if let Some(t) = linger_until {
             // Linger, and as long as an initiator still retransmits Confirm2 (no Conf2ACK yet,
             // the peer is not secure yet) keep going, up to the overall timeout.
-            let busy = sessions.iter().flatten().any(|s| s.poll_timeout().is_some());
+            let busy = sessions
+                .iter()
+                .flatten()
+                .any(|s| s.poll_timeout().is_some());
             if now >= t && (!busy || now >= deadline) {
                 return ExitCode::SUCCESS;
             }
@@ -308,7 +316,7 @@ fn run(args: &ZrtpPeerArgs) -> ExitCode {
                     }
                     Output::Event(Event::Secure(info)) => {
                         let info = *info;
-                        print_secure(args, n, &info, zid, hello_hashes.get(n), start);
+                        emit(secure_json(args, n, &info, zid, hello_hashes.get(n), start));
                         if args.mark_verified && n == 0 {
                             let _ = s.handle_input(Instant::now(), Input::ConfirmSas);
                         }
@@ -390,14 +398,14 @@ fn run(args: &ZrtpPeerArgs) -> ExitCode {
     }
 }
 
-fn print_secure(
+fn secure_json(
     args: &ZrtpPeerArgs,
     n: usize,
     info: &SecureInfo,
     zid: Zid,
     hello_hash: Option<&String>,
     start: Instant,
-) {
+) -> serde_json::Value {
     let (sk, ss) = info.srtp.send();
     let (rk, rs) = info.srtp.recv();
     let mut v = json!({
@@ -434,7 +442,7 @@ fn print_secure(
             hex(info.exporter.export(label.as_bytes()).expose()).into(),
         );
     }
-    println!("{v}");
+    v
 }
 
 #[cfg(test)]
@@ -498,6 +506,89 @@ mod tests {
             "MD5",
         ]);
         assert_eq!(run(&a), ExitCode::from(EXIT_USAGE));
+    }
+
+    /// `sotto zrtp-peer` against the libbzrtp test peer (crates/sotto-zrtp/tests/c/bzrtp_peer.c):
+    /// both JSON lines agree (SAS, algorithms, keys, exported key), for both streams.
+    #[test]
+    #[ignore = "interop: needs libbzrtp-dev (run by .ci/run)"]
+    fn against_libbzrtp() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let src = root.join("crates/sotto-zrtp/tests/c/bzrtp_peer.c");
+        let bin = std::env::temp_dir().join(format!("sotto-bzrtp-peer-{}", std::process::id()));
+        let flags = std::process::Command::new("pkg-config")
+            .args(["--cflags", "--libs", "libbzrtp", "bctoolbox", "sqlite3"])
+            .output()
+            .expect("pkg-config");
+        assert!(flags.status.success(), "libbzrtp-dev not installed");
+        let flags = String::from_utf8(flags.stdout).unwrap();
+        let ok = std::process::Command::new("cc")
+            .arg("-O2")
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src)
+            .args(flags.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let bz = std::process::Command::new(&bin)
+            .args(["--listen", "43210", "--peer", "43200", "--streams", "2"])
+            .args(["--export-label", "cli", "--sas", "B256"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let a = args(&[
+            "--listen",
+            "127.0.0.1:43200",
+            "--peer",
+            "127.0.0.1:43210",
+            "--streams",
+            "2",
+            "--role",
+            "responder",
+            "--export-label",
+            "cli",
+            "--sas",
+            "B256",
+        ]);
+        let mut ours = Vec::new();
+        assert_eq!(run_with(&a, &mut |v| ours.push(v)), ExitCode::SUCCESS);
+        let out = bz.wait_with_output().unwrap();
+        let theirs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(ours.len(), 2);
+        assert_eq!(theirs.len(), 2);
+        for (o, t) in ours.iter().zip(&theirs) {
+            for (mine, other) in [
+                ("send_key", "recv_key"),
+                ("recv_key", "send_key"),
+                ("send_salt", "recv_salt"),
+                ("recv_salt", "send_salt"),
+            ] {
+                assert_eq!(o[mine], t[other], "{mine}");
+            }
+            for f in [
+                "hash",
+                "cipher",
+                "auth_tag",
+                "key_agreement",
+                "cipher_key_len",
+            ] {
+                assert_eq!(o[f], t[f], "{f}");
+            }
+        }
+        assert_eq!(ours[0]["sas"], theirs[0]["sas"]);
+        assert_eq!(ours[0]["role"], "responder");
+        assert_eq!(ours[1]["key_agreement"], "Mult");
+        let exported = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .find_map(|l| l.strip_prefix("exported_key ").map(str::to_string))
+            .unwrap();
+        assert_eq!(ours[0]["exported_key"], exported.as_str());
+        let _ = std::fs::remove_file(&bin);
     }
 
     #[test]
