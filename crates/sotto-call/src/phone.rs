@@ -424,12 +424,18 @@ impl Phone {
             .map_err(|e| PhoneError::Engine(e.to_string()))
     }
 
-    fn local_audio(&self, zrtp: &ZrtpSession) -> LocalAudio {
+    /// What we offer or accept, before the ZRTP hash is known.
+    fn base_local_audio(&self) -> LocalAudio {
         let mut local = LocalAudio::new(self.cfg.media_addr);
         // G.711 needs 8 kHz resampling on the audio path, which the call does not do yet: offer
         // Opus only rather than a codec we would send wrongly.
         local.codecs = vec![Codec::Opus];
         local.telephone_event = false;
+        local
+    }
+
+    fn local_audio(&self, zrtp: &ZrtpSession) -> LocalAudio {
+        let mut local = self.base_local_audio();
         local.zrtp_hash = ZrtpHash::parse(&zrtp.hello_hash()).ok();
         local
     }
@@ -505,6 +511,8 @@ impl Phone {
             Err(e) => {
                 let handle = call.handle;
                 let _ = self.ua.reject(now, handle, 488);
+                // The 488 must go out now: the call (and its driver) may end right after.
+                self.drain_ua(now);
                 self.end(now, format!("the caller's audio offer is not usable: {e}"));
                 return Err(PhoneError::Engine(e.to_string()));
             }
@@ -784,6 +792,21 @@ impl Phone {
                     let _ = self.ua.reject(now, call, 488);
                     return;
                 };
+                // An offer we cannot answer (no Opus, e.g. G.711 only) gets 488 Not Acceptable
+                // Here at once (RFC 3261 §13.3.1.3, RFC 3264 §6) rather than ringing the user.
+                let probe = self.base_local_audio();
+                if let Err(e) = sdp::create_answer(&offer, &probe, self.session_id, 1) {
+                    let _ = self.ua.reject(now, call, 488);
+                    let from = from.display.clone().unwrap_or_else(|| from.uri.to_string());
+                    warn!(%e, "incoming call refused with 488: its offer is not usable");
+                    self.out.push_back(Output::Event(CallEvent::Ended {
+                        reason: format!(
+                            "a call from {from} was refused: it offers no audio codec sotto \
+                             supports (SIP 488)"
+                        ),
+                    }));
+                    return;
+                }
                 let peer_hash = offer.zrtp_hash().map(|h| h.to_string());
                 let zrtp = match self.new_zrtp(now, peer_hash) {
                     Ok(z) => z,
