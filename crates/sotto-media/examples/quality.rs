@@ -7,6 +7,8 @@
 //! cargo run --release -p sotto-media --example quality -- SPEECH.wav OUT_DIR [SEED]
 //! ```
 //! `benches/quality.sh` generates the speech with espeak-ng, runs this and scores with PESQ.
+//! Knobs for experiments: `QUALITY_BITRATE` (default 48000), `QUALITY_RED_MAX` (RED distance
+//! above 10 % reported loss, 1–3, default 2).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -206,6 +208,11 @@ fn simulate(pcm: &[i16], c: &Condition, seed: u64) -> Run {
     // RFC 2198 redundancy, switched by the same feedback (as WebRTC's opus/red): none on a
     // clean path, the previous frame below 10 % loss, the previous two above.
     let mut red_distance = 1usize;
+    let red_max: usize = std::env::var("QUALITY_RED_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+        .clamp(1, 3);
     let mut history: Vec<Vec<u8>> = Vec::new();
     let mut red_buf = [0u8; 1500];
     // Sender sends frame k at k·20 ms; the receiver's device asks for a frame every 20 ms,
@@ -252,7 +259,7 @@ fn simulate(pcm: &[i16], c: &Condition, seed: u64) -> Run {
                 red_distance = match perc {
                     0 => 0,
                     1..=9 => 1,
-                    _ => 2,
+                    _ => red_max,
                 };
                 // With RED on, Opus in-band FEC would only take bits from the primary; it is
                 // used when RED is off (a peer that did not negotiate it).
@@ -301,7 +308,7 @@ fn simulate(pcm: &[i16], c: &Condition, seed: u64) -> Run {
                     };
                     let len = repr.emit(&mut rtp_buf).expect("emit");
                     history.push(packet[..n].to_vec());
-                    if history.len() > 2 {
+                    if history.len() > 3 {
                         history.remove(0);
                     }
                     Some(rtp_buf[..len].to_vec())
