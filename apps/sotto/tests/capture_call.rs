@@ -30,7 +30,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sotto_call::demux::{Kind, classify};
-use support::{Linphonec, events, find, free_port, free_rtp_port, write_tone};
+use support::{LinphoneOpts, Linphonec, events, find, free_port, free_rtp_port, write_tone};
 
 /// One captured UDP datagram.
 #[derive(Debug, Clone)]
@@ -335,7 +335,16 @@ fn capture_of_a_sotto_to_linphonec_call() {
     );
     write_tone(&tone, 700.0, 48_000, 5);
     write_tone(&lp_tone, 1000.0, 48_000, 5);
-    let lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true, false);
+    let lp = Linphonec::start(
+        tmp.path(),
+        &lp_tone,
+        &lp_rec,
+        LinphoneOpts {
+            auto_answer: true,
+            rtcp_mux: true,
+            ..LinphoneOpts::default()
+        },
+    );
     let (a_sip, a_media) = (free_port(), free_rtp_port());
     let ports = [
         a_sip,

@@ -22,7 +22,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Linphonec, events, find, free_port, read_wav, tone_share, write_tone};
+use support::{LinphoneOpts, Linphonec, events, find, free_port, read_wav, tone_share, write_tone};
 
 const SOTTO_TONE: f64 = 700.0;
 const LINPHONE_TONE: f64 = 1000.0;
@@ -68,7 +68,16 @@ fn sotto_calls_linphonec() {
     );
     write_tone(&sotto_tone, SOTTO_TONE, 48_000, 8);
     write_tone(&lp_tone, LINPHONE_TONE, 48_000, 8);
-    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true, false);
+    let mut lp = Linphonec::start(
+        tmp.path(),
+        &lp_tone,
+        &lp_rec,
+        LinphoneOpts {
+            auto_answer: true,
+            rtcp_mux: true,
+            ..LinphoneOpts::default()
+        },
+    );
 
     let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
         .args([
@@ -143,7 +152,15 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
     out.read_line(&mut first).unwrap();
     assert!(first.contains("\"ready\""), "{first}");
 
-    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, false, false, true);
+    let mut lp = Linphonec::start(
+        tmp.path(),
+        &lp_tone,
+        &lp_rec,
+        LinphoneOpts {
+            video: true,
+            ..LinphoneOpts::default()
+        },
+    );
     lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
     let lp_sas = lp.wait_sas(Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(2500));
@@ -211,7 +228,16 @@ fn key_continuity_with_linphonec_across_two_calls() {
     );
     write_tone(&sotto_tone, SOTTO_TONE, 48_000, 4);
     write_tone(&lp_tone, LINPHONE_TONE, 48_000, 4);
-    let mut lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, true, true, false);
+    let mut lp = Linphonec::start(
+        tmp.path(),
+        &lp_tone,
+        &lp_rec,
+        LinphoneOpts {
+            auto_answer: true,
+            rtcp_mux: true,
+            ..LinphoneOpts::default()
+        },
+    );
     let lp_port = lp.sip_port;
     let call = |secs: &str| {
         Command::new(env!("CARGO_BIN_EXE_sotto"))
@@ -281,4 +307,53 @@ fn check_sotto_summary_lenient(ev: &[serde_json::Value]) {
     assert_eq!(s["srtp_rejected"], 0, "{s}");
     assert!(s["srtp_sent"].as_u64().unwrap() >= 40, "{s}");
     assert!(s["srtp_received"].as_u64().unwrap() >= 40, "{s}");
+}
+
+/// linphonec offering G.711 only (no Opus): sotto refuses at once with 488 Not Acceptable Here
+/// instead of ringing, and says why.
+#[test]
+#[ignore = "needs linphonec (Debian linphone-cli)"]
+fn a_g711_only_linphonec_is_refused_with_488() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (lp_tone, lp_rec) = (tmp.path().join("lp.wav"), tmp.path().join("lp_heard.wav"));
+    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 2);
+    let sip_port = free_port();
+    let listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
+        .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
+        .args(["--sip", &format!("127.0.0.1:{sip_port}")])
+        .args(["--timeout", "10"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lp = Linphonec::start(
+        tmp.path(),
+        &lp_tone,
+        &lp_rec,
+        LinphoneOpts {
+            g711_only: true,
+            ..LinphoneOpts::default()
+        },
+    );
+    lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
+    let out = listener.wait_with_output().unwrap();
+    // linphonec reports a failed outgoing call as "Call 1 with ... error."
+    let ended = lp.wait_for(" error.", Duration::from_secs(5));
+    let log = lp.log.clone();
+    lp.quit();
+    let ev = events(&out.stdout);
+    assert!(!out.status.success(), "the call cannot have been secure");
+    assert!(
+        !ev.iter().any(|e| e["event"] == "incoming_call"),
+        "sotto rang for a call it cannot take: {ev:#?}"
+    );
+    let reason = find(&ev, "ended")["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("488"), "{reason}");
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(
+        log.contains("SIP/2.0 488"),
+        "linphonec never got the 488 ({ended})"
+    );
+    assert!(!log.contains("SIP/2.0 180"), "sotto sent 180 Ringing");
 }

@@ -155,9 +155,24 @@ pub struct Linphonec {
     pub log: PathBuf,
 }
 
-fn linphonerc(sip_port: u16, rtp_port: u16, rtcp_mux: bool, video: bool) -> String {
-    let mux = u8::from(rtcp_mux);
-    let video = u8::from(video);
+/// How a [`Linphonec`] is set up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinphoneOpts {
+    /// Answer incoming calls (`-a`).
+    pub auto_answer: bool,
+    /// Offer and accept RTCP on the RTP port (RFC 5761); otherwise RTCP goes one port up.
+    pub rtcp_mux: bool,
+    /// Offer a video stream too (`-V`, a static test image as camera).
+    pub video: bool,
+    /// Offer G.711 (PCMU, PCMA) only, no Opus.
+    pub g711_only: bool,
+}
+
+fn linphonerc(sip_port: u16, rtp_port: u16, o: LinphoneOpts) -> String {
+    let mux = u8::from(o.rtcp_mux);
+    let video = u8::from(o.video);
+    let opus = u8::from(!o.g711_only);
+    let g711 = u8::from(o.g711_only);
     let video_port = free_rtp_port();
     let mut rc = format!(
         "[sip]\n\
@@ -191,7 +206,7 @@ fn linphonerc(sip_port: u16, rtp_port: u16, rtcp_mux: bool, video: bool) -> Stri
          mime=opus\n\
          rate=48000\n\
          channels=2\n\
-         enabled=1\n"
+         enabled={opus}\n"
     );
     // Every other codec this build knows, off: the call must use Opus.
     let others = [
@@ -205,8 +220,9 @@ fn linphonerc(sip_port: u16, rtp_port: u16, rtcp_mux: bool, video: bool) -> Stri
         ("G729", 8000),
     ];
     for (i, (mime, rate)) in others.iter().enumerate() {
+        let on = if mime.starts_with("PCM") { g711 } else { 0 };
         rc.push_str(&format!(
-            "[audio_codec_{}]\nmime={mime}\nrate={rate}\nchannels=1\nenabled=0\n",
+            "[audio_codec_{}]\nmime={mime}\nrate={rate}\nchannels=1\nenabled={on}\n",
             i + 1
         ));
     }
@@ -216,17 +232,7 @@ fn linphonerc(sip_port: u16, rtp_port: u16, rtcp_mux: bool, video: bool) -> Stri
 impl Linphonec {
     /// Starts `linphonec` in `dir` (its HOME, config and log live there), switched to WAV files:
     /// it plays `play` as its microphone and records what it hears into `record`.
-    /// `auto_answer`: answer incoming calls (`-a`); `rtcp_mux`: offer and accept RTCP on the RTP
-    /// port (RFC 5761), otherwise RTCP goes to the next port up; `video`: offer a video stream
-    /// too (`-V`, a static test image as camera) beside audio.
-    pub fn start(
-        dir: &Path,
-        play: &Path,
-        record: &Path,
-        auto_answer: bool,
-        rtcp_mux: bool,
-        video: bool,
-    ) -> Self {
+    pub fn start(dir: &Path, play: &Path, record: &Path, opts: LinphoneOpts) -> Self {
         let which = Command::new("sh")
             .args(["-c", "command -v linphonec"])
             .output()
@@ -241,14 +247,14 @@ impl Linphonec {
         let sip_port = free_port();
         let rtp_port = free_rtp_port();
         let rc = dir.join("linphonerc");
-        std::fs::write(&rc, linphonerc(sip_port, rtp_port, rtcp_mux, video)).unwrap();
+        std::fs::write(&rc, linphonerc(sip_port, rtp_port, opts)).unwrap();
         let log = dir.join("linphonec.log");
         let mut cmd = Command::new("linphonec");
         cmd.arg("-c").arg(&rc).args(["-d", "6", "-l"]).arg(&log);
-        if auto_answer {
+        if opts.auto_answer {
             cmd.arg("-a");
         }
-        if video {
+        if opts.video {
             cmd.arg("-V");
         }
         let mut child = cmd
