@@ -685,6 +685,43 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Arbitrary arrivals (time steps, timestamps, sizes, RED copies) and pulls: nothing
+        /// panics, the ring never overfills, and the counters add up.
+        #[test]
+        fn never_panics_and_counts_add_up(
+            ops in proptest::collection::vec(
+                (0u8..4, 0u64..200, proptest::prelude::any::<u32>(), 0usize..40), 0..400),
+        ) {
+            let t0 = epoch();
+            let mut jb = JitterBuffer::new(JitterConfig::new(48_000));
+            let mut t = 0u64;
+            let mut inserted = 0u64;
+            for (op, dt, ts, len) in ops {
+                t += dt;
+                let now = t0 + Duration::from_millis(t);
+                match op {
+                    0 | 1 => {
+                        jb.insert(now, ts, &vec![7u8; len]);
+                        inserted += 1;
+                    }
+                    2 => {
+                        jb.insert_redundant(ts, &vec![7u8; len]);
+                    }
+                    _ => {
+                        let _ = jb.pull(now, len % 2 == 0);
+                    }
+                }
+                proptest::prop_assert!(jb.buffered() <= CAP);
+                let _ = jb.current_delay_ms(now);
+            }
+            let st = jb.stats();
+            proptest::prop_assert_eq!(st.received, inserted);
+            proptest::prop_assert!(st.played <= st.received + st.red_recovered);
+        }
+    }
+
     #[test]
     fn timestamp_wrap_is_seamless() {
         let t0 = epoch();
