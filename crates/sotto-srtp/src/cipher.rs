@@ -10,7 +10,7 @@ use crate::hmac_sha1::HmacSha1;
 use aes::{Aes128, Aes256};
 use aes_gcm::{AeadInPlace, Aes128Gcm, Aes256Gcm};
 use cipher::{InnerIvInit, KeyInit, StreamCipher};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::kdf::{Label, derive};
@@ -55,21 +55,26 @@ impl CtrKey {
     }
 }
 
-/// AES-CM IV (RFC 3711 §4.1.1): `(k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16)`.
+/// `k_s * 2^16` as a 128-bit integer (the salt in the top 112 bits).
 #[inline]
+fn shifted_salt(salt: &[u8; 14]) -> u128 {
+    let mut b = [0u8; 16];
+    for (d, s) in b.iter_mut().zip(salt) {
+        *d = *s;
+    }
+    u128::from_be_bytes(b)
+}
+
+/// AES-CM IV (RFC 3711 §4.1.1): `(k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16)`.
+#[cfg(test)]
 pub(crate) fn srtp_cm_iv(salt: &[u8; 14], ssrc: u32, index: u64) -> [u8; 16] {
-    let mut iv = [0u8; 16];
-    let (head, _) = iv.split_at_mut(14);
-    head.copy_from_slice(salt);
-    let s = ssrc.to_be_bytes();
-    let i = index.to_be_bytes();
-    for (d, x) in iv.iter_mut().skip(4).zip(s) {
-        *d ^= x;
-    }
-    for (d, x) in iv.iter_mut().skip(8).zip(i.iter().skip(2)) {
-        *d ^= *x;
-    }
-    iv
+    cm_iv(shifted_salt(salt), ssrc, index)
+}
+
+#[inline]
+fn cm_iv(shifted_salt: u128, ssrc: u32, index: u64) -> [u8; 16] {
+    let index = u128::from(index & 0xFFFF_FFFF_FFFF);
+    (shifted_salt ^ (u128::from(ssrc) << 64) ^ (index << 16)).to_be_bytes()
 }
 
 /// AES-GCM IV for SRTP (RFC 7714 §8.1): `(00 00 || SSRC || ROC || SEQ) XOR salt`.
@@ -105,16 +110,17 @@ pub(crate) fn srtcp_gcm_iv(salt: &[u8; 12], ssrc: u32, index: u32) -> [u8; 12] {
 /// AES-CM + HMAC-SHA1 session keys for one of SRTP or SRTCP.
 pub(crate) struct CmKeys {
     ctr: CtrKey,
-    salt: Zeroizing<[u8; 14]>,
+    /// The session salt, already multiplied by 2^16.
+    salt: Zeroizing<u128>,
     mac: HmacSha1,
 }
 
 impl CmKeys {
     #[inline]
     pub(crate) fn keystream(&self, iv_ssrc: u32, index: u64, data: &mut [u8]) {
-        let mut iv = srtp_cm_iv(&self.salt, iv_ssrc, index);
-        self.ctr.apply(&iv, data);
-        iv.zeroize();
+        // (The counter block also lives, unzeroized, inside `ctr` while it runs: zeroizing our
+        // copy would buy nothing.)
+        self.ctr.apply(&cm_iv(*self.salt, iv_ssrc, index), data);
     }
 
     /// HMAC-SHA1 of `data || trailer` (full 20 octets; callers truncate).
@@ -233,7 +239,7 @@ impl CmKeys {
     pub(crate) fn new(enc: &[u8], salt: Zeroizing<[u8; 14]>, auth: &[u8]) -> Result<Self> {
         Ok(Self {
             ctr: CtrKey::new(enc)?,
-            salt,
+            salt: Zeroizing::new(shifted_salt(&salt)),
             mac: HmacSha1::new(auth),
         })
     }
