@@ -7,7 +7,7 @@
  * `cpu` measures this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), like `sotto bench srtp
  * --clock cpu`; `wall` (default) the elapsed time.
  * Protect: copy the RTP packet into the work buffer, set the sequence number, srtp_protect.
- * Unprotect: a second sender protects a batch of 4096 packets (not timed), then each is copied
+ * Unprotect: a second sender protects a batch of 512 packets (not timed), then each is copied
  * into the work buffer and srtp_unprotect'ed (timed). One thread. Prints one JSON line:
  * {"profile":..,"size":..,"protect_pps":..,"unprotect_pps":..}
  */
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH 4096
+#define BATCH 512
 
 static clockid_t clock_kind = CLOCK_MONOTONIC;
 
