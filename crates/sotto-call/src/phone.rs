@@ -1115,8 +1115,11 @@ impl Phone {
         };
         let pt = neg.pt;
         // RFC 3264 §5.1: no media on a stream we may not send on (held, or holding with
-        // `inactive`); the RTP clock runs on so the peer's timing stays right on resume.
-        let may_send = neg.direction.can_send();
+        // `inactive`); the RTP clock runs on so the peer's timing stays right on resume. While
+        // we hold the peer (our `sendonly`, RFC 3264 §8.4) we may send but do not: there is no
+        // music on hold, and the microphone must not reach someone the user put on hold.
+        let holding = call.local_direction == Direction::SendOnly;
+        let may_send = neg.direction.can_send() && !holding;
         // Send one frame.
         let mut pcm = [0i16; OPUS_FRAME];
         self.audio.capture(&mut pcm);

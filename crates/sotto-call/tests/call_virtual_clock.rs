@@ -445,11 +445,18 @@ fn hold_and_resume_by_reinvite() {
     pair.run_for(Duration::from_millis(200)).unwrap();
     let b_held = pair.b().phone.stats().unwrap().srtp_sent;
     assert!(b_held <= b_before_hold + 12, "{b_held} vs {b_before_hold}");
+    let a_held_sent = pair.a().phone.stats().unwrap().srtp_sent;
     pair.run_for(Duration::from_secs(1)).unwrap();
     assert_eq!(
         pair.b().phone.stats().unwrap().srtp_sent,
         b_held,
         "B sent media while held"
+    );
+    // A holds: its microphone does not reach B either (no music on hold).
+    assert_eq!(
+        pair.a().phone.stats().unwrap().srtp_sent,
+        a_held_sent,
+        "A sent its microphone to the held peer"
     );
     let a_held = heard_a.lock().unwrap().len();
 
