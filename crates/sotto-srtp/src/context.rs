@@ -33,6 +33,11 @@ pub struct Config {
     pub unknown_ssrc: UnknownSsrc,
     /// Most SSRCs one context tracks.
     pub max_streams: usize,
+    /// Use the SRTP tag length for SRTCP too on the `_32` profiles (32-bit SRTCP tags).
+    /// RFC 3711 §4.2 / RFC 4568 keep SRTCP at 80 bits (the default, and libsrtp's); some ZRTP
+    /// peers (linphone with `HS32`) truncate SRTCP tags to 32 bits as well. No effect on the
+    /// 80-bit and AES-GCM profiles.
+    pub srtcp_tag_like_srtp: bool,
 }
 
 impl Default for Config {
@@ -43,6 +48,7 @@ impl Default for Config {
             key_derivation_rate: 0,
             unknown_ssrc: UnknownSsrc::Learn,
             max_streams: 64,
+            srtcp_tag_like_srtp: false,
         }
     }
 }
@@ -129,6 +135,7 @@ pub struct SrtpContext {
     master: Option<Master>,
     kdr_shift: Option<u32>,
     mki: Option<Box<[u8]>>,
+    srtcp_tag_len: usize,
     window: u64,
     unknown_ssrc: UnknownSsrc,
     max_streams: usize,
@@ -191,6 +198,11 @@ impl SrtpContext {
             master,
             kdr_shift,
             mki: config.mki.map(Vec::into_boxed_slice),
+            srtcp_tag_len: if config.srtcp_tag_like_srtp {
+                profile.srtp_tag_len()
+            } else {
+                profile.srtcp_tag_len()
+            },
             window: config.replay_window,
             unknown_ssrc: config.unknown_ssrc,
             max_streams: config.max_streams,
@@ -210,6 +222,7 @@ impl SrtpContext {
             master: None,
             kdr_shift: None,
             mki: None,
+            srtcp_tag_len: profile.srtcp_tag_len(),
             window: Config::DEFAULT_REPLAY_WINDOW,
             unknown_ssrc: UnknownSsrc::Learn,
             max_streams: 64,
@@ -230,7 +243,7 @@ impl SrtpContext {
 
     /// Octets `protect_rtcp` appends.
     pub fn srtcp_overhead(&self) -> usize {
-        self.profile.srtcp_overhead(self.mki_len())
+        4 + self.srtcp_tag_len + self.mki_len()
     }
 
     fn mki_len(&self) -> usize {
@@ -494,7 +507,7 @@ impl SrtpContext {
             buf.get(..len)
                 .ok_or(Error::BufferTooSmall { needed: len })?,
         )?;
-        let tag_len = self.profile.srtcp_tag_len();
+        let tag_len = self.srtcp_tag_len;
         let mki_len = self.mki_len();
         let needed = len + 4 + tag_len + mki_len;
         if buf.len() < needed {
@@ -568,7 +581,7 @@ impl SrtpContext {
     /// the RTCP packet length.
     pub fn unprotect_rtcp(&mut self, buf: &mut [u8]) -> Result<usize> {
         let len = buf.len();
-        let tag_len = self.profile.srtcp_tag_len();
+        let tag_len = self.srtcp_tag_len;
         let mki_len = self.mki_len();
         let aead = self.profile.is_aead();
         // Layout (CM):  hdr(8) | payload | E+index(4) | MKI | tag

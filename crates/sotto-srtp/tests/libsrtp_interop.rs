@@ -61,7 +61,20 @@ struct Peer {
 
 impl Peer {
     fn spawn(profile: Profile, key: &[u8], salt: &[u8], mki: Option<&[u8]>) -> Self {
+        Self::spawn_env(profile, key, salt, mki, false)
+    }
+
+    fn spawn_env(
+        profile: Profile,
+        key: &[u8],
+        salt: &[u8],
+        mki: Option<&[u8]>,
+        srtcp_like_srtp: bool,
+    ) -> Self {
         let mut cmd = Command::new(build_peer());
+        if srtcp_like_srtp {
+            cmd.env("SRTP_PEER_SRTCP_LIKE_SRTP", "1");
+        }
         cmd.arg(profile.name())
             .arg(hex::encode(key))
             .arg(hex::encode(salt));
@@ -308,5 +321,33 @@ fn libsrtp2_rejects_our_tampered_packets_and_we_reject_its() {
         let mut t = theirs.clone();
         ours_rx.unprotect_rtp_vec(&mut t).unwrap();
         assert_eq!(t, pt);
+    }
+}
+
+#[test]
+#[ignore = "needs libsrtp2-dev, pkg-config and cc (run by .ci/run)"]
+fn libsrtp2_interop_32_bit_srtcp_tags_when_asked() {
+    for profile in [Profile::Aes128CmHmacSha1_32, Profile::Aes256CmHmacSha1_32] {
+        let (key, salt) = keys(profile, 0x55);
+        let cfg = Config {
+            srtcp_tag_like_srtp: true,
+            ..Config::default()
+        };
+        let mut ours_tx = SrtpContext::new(profile, &key, &salt, cfg.clone()).unwrap();
+        let mut ours_rx = SrtpContext::new(profile, &key, &salt, cfg).unwrap();
+        let mut peer = Peer::spawn_env(profile, &key, &salt, None, true);
+        ours_tx.set_srtcp_index(SSRC, 1).unwrap();
+        for n in 0..4u8 {
+            let pt = rtcp(SSRC, n + 1);
+            let mut mine = pt.clone();
+            ours_tx.protect_rtcp_vec(&mut mine).unwrap();
+            assert_eq!(mine.len(), pt.len() + 4 + 4, "32-bit SRTCP tag");
+            let theirs = peer.cmd("PC", &pt).unwrap();
+            assert_eq!(hex::encode(&mine), hex::encode(&theirs), "{profile}");
+            assert_eq!(peer.cmd("UC", &mine).unwrap(), pt);
+            let mut p = theirs;
+            ours_rx.unprotect_rtcp_vec(&mut p).unwrap();
+            assert_eq!(p, pt);
+        }
     }
 }

@@ -299,3 +299,33 @@ fn larger_replay_window_accepts_deep_reordering() {
         rx.unprotect_rtp_vec(&mut p).unwrap();
     }
 }
+
+#[test]
+fn srtcp_tags_like_srtp_only_when_asked() {
+    let profile = Profile::Aes128CmHmacSha1_32;
+    let cfg = Config {
+        srtcp_tag_like_srtp: true,
+        ..Config::default()
+    };
+    let (mut tx, mut rx) = pair(profile, cfg);
+    let (_, mut rx_default) = pair(profile, Config::default());
+    assert_eq!(tx.srtcp_overhead(), 8);
+    let plain = rtcp(1, 2);
+    let mut p = plain.clone();
+    tx.protect_rtcp_vec(&mut p).unwrap();
+    assert_eq!(p.len(), plain.len() + 8);
+    let mut q = p.clone();
+    assert!(
+        rx_default.unprotect_rtcp_vec(&mut q).is_err(),
+        "80-bit receiver refuses it"
+    );
+    rx.unprotect_rtcp_vec(&mut p).unwrap();
+    assert_eq!(p, plain);
+    // No effect on an 80-bit profile.
+    let cfg = Config {
+        srtcp_tag_like_srtp: true,
+        ..Config::default()
+    };
+    let (tx80, _) = pair(Profile::Aes128CmHmacSha1_80, cfg);
+    assert_eq!(tx80.srtcp_overhead(), 14);
+}

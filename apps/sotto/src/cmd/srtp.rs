@@ -56,6 +56,10 @@ pub(crate) struct SrtpDiagArgs {
     /// Replay window size in packets.
     #[arg(long, default_value_t = Config::DEFAULT_REPLAY_WINDOW)]
     replay_window: u64,
+    /// On the _32 profiles, use 32-bit SRTCP tags too (as linphone does under ZRTP HS32)
+    /// instead of the standard 80.
+    #[arg(long)]
+    srtcp_tag_like_srtp: bool,
     /// The packets, hex (spaces and colons inside an argument are ignored).
     #[arg(required = true, value_name = "HEX")]
     packets: Vec<String>,
@@ -167,6 +171,7 @@ pub(crate) fn diag(cmd: DiagCommand) -> anyhow::Result<ExitCode> {
     let config = Config {
         mki,
         replay_window: a.replay_window,
+        srtcp_tag_like_srtp: a.srtcp_tag_like_srtp,
         ..Config::default()
     };
     let mut ctx = SrtpContext::new(profile, &key, &salt, config)

@@ -8,6 +8,8 @@
  *   P <hex>   protect RTP       U <hex>   unprotect RTP
  *   PC <hex>  protect RTCP      UC <hex>  unprotect RTCP
  * Each answers one line on stdout: "OK <hex>" or "ERR <srtp_err_status_t>".
+ * With SRTP_PEER_SRTCP_LIKE_SRTP=1 in the environment, the _32 profiles use 32-bit SRTCP tags
+ * too (as linphone does under ZRTP HS32) instead of libsrtp's default 80.
  */
 #include <srtp2/srtp.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@ static void puthex(const unsigned char *b, int n) {
 
 static int set_profile(const char *name, srtp_crypto_policy_t *rtp, srtp_crypto_policy_t *rtcp,
                        int *key_len, int *salt_len) {
+    const char *env = getenv("SRTP_PEER_SRTCP_LIKE_SRTP");
+    int like_srtp = env && !strcmp(env, "1");
     *salt_len = 14;
     if (!strcmp(name, "AES_CM_128_HMAC_SHA1_80")) {
         srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(rtp);
@@ -40,7 +44,8 @@ static int set_profile(const char *name, srtp_crypto_policy_t *rtp, srtp_crypto_
         *key_len = 16;
     } else if (!strcmp(name, "AES_CM_128_HMAC_SHA1_32")) {
         srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(rtp);
-        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(rtcp); /* SRTCP keeps 80 bits */
+        if (like_srtp) srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(rtcp);
+        else srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(rtcp); /* SRTCP keeps 80 bits */
         *key_len = 16;
     } else if (!strcmp(name, "AES_256_CM_HMAC_SHA1_80")) {
         srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(rtp);
@@ -48,7 +53,8 @@ static int set_profile(const char *name, srtp_crypto_policy_t *rtp, srtp_crypto_
         *key_len = 32;
     } else if (!strcmp(name, "AES_256_CM_HMAC_SHA1_32")) {
         srtp_crypto_policy_set_aes_cm_256_hmac_sha1_32(rtp);
-        srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(rtcp);
+        if (like_srtp) srtp_crypto_policy_set_aes_cm_256_hmac_sha1_32(rtcp);
+        else srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(rtcp);
         *key_len = 32;
     } else if (!strcmp(name, "AEAD_AES_128_GCM")) {
         srtp_crypto_policy_set_aes_gcm_128_16_auth(rtp);
