@@ -96,7 +96,7 @@ fn unknown_peer_is_a_clear_error() {
 #[test]
 fn unbuilt_commands_fail_honestly() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = sotto(tmp.path(), &["listen"]);
+    let o = sotto(tmp.path(), &["chat", "someone@example.org"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not yet implemented"));
 }

@@ -4,6 +4,7 @@ mod demo;
 pub(crate) mod identity;
 pub(crate) mod phone_cli;
 mod srtp;
+mod tui;
 pub(crate) mod zrtp_peer;
 
 pub(crate) use identity::{PeerAction, StoreOptions};

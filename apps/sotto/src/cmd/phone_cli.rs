@@ -5,9 +5,11 @@
 //! continuity (and not even that with `--ephemeral`), and the recording the user asked for.
 
 use std::io::BufRead;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +50,9 @@ pub(crate) struct PhoneArgs {
     /// Allow clear (unencrypted) media if ZRTP fails; the call is shown INSECURE throughout.
     #[arg(long)]
     allow_insecure: bool,
+    /// Print JSON events instead of the call screen even in a terminal.
+    #[arg(long)]
+    headless: bool,
     /// Give up if the call is not secure within this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     timeout: f64,
@@ -76,6 +81,7 @@ pub(crate) struct ListenArgs {
 }
 
 struct FileAudio {
+    muted: Arc<AtomicBool>,
     play: Vec<i16>,
     pos: usize,
     heard: Arc<Mutex<Vec<i16>>>,
@@ -84,8 +90,13 @@ struct FileAudio {
 
 impl AudioIo for FileAudio {
     fn capture(&mut self, frame: &mut [i16]) {
+        let muted = self.muted.load(Ordering::Relaxed);
         for s in frame.iter_mut() {
-            *s = self.play.get(self.pos).copied().unwrap_or(0);
+            *s = if muted {
+                0
+            } else {
+                self.play.get(self.pos).copied().unwrap_or(0)
+            };
             self.pos = self.pos.saturating_add(1);
         }
     }
@@ -226,24 +237,58 @@ async fn run_async(
     cfg.allow_insecure = args.allow_insecure;
     cfg.unix_time = sotto_store::unix_now();
     let cache = SharedCache::new(store);
+    let ui_cache = cache.clone();
+    let muted = Arc::new(AtomicBool::new(false));
     let mut phone = Phone::new(
         cfg,
         Box::new(|| Box::new(OsRandom) as Box<dyn Random>),
         Box::new(move || Some(Box::new(cache.clone()) as Box<dyn sotto_zrtp::ZidCache>)),
     );
     phone.set_audio(Box::new(FileAudio {
+        muted: muted.clone(),
         play,
         pos: 0,
         heard: heard.clone(),
         recording: args.record.is_some(),
     }));
-    emit(
-        json!({"event": "ready", "sip": sip_addr.to_string(), "media": media_addr.to_string(),
+    let tui = !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !tui {
+        emit(
+            json!({"event": "ready", "sip": sip_addr.to_string(), "media": media_addr.to_string(),
                 "zid": me.zid.to_hex(), "name": me.display_name}),
-    );
+        );
+    }
 
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<TimedEvent>();
+    if tui {
+        if let Some((uri, peer)) = &target {
+            let peer = peer_for(uri, *peer).await?;
+            let t: Uri = uri.parse().map_err(|e| anyhow!("bad SIP URI {uri}: {e}"))?;
+            cmd_tx.send(Command::Call { target: t, peer })?;
+        }
+        let ctx = super::tui::TuiContext {
+            me: me.display_name.clone(),
+            sip: sip_addr.to_string(),
+            target: target.as_ref().map(|(u, _)| u.clone()),
+            cache: ui_cache,
+            muted,
+            auto_answer,
+            hangup_after: args.duration.map(|d| Duration::from_secs_f64(d.max(0.0))),
+        };
+        let driver = run_phone(phone, sip, media, cmd_rx, ev_tx);
+        let (phone, secure) = tokio::join!(driver, super::tui::control(ctx, ev_rx, cmd_tx));
+        let phone = phone.context("the phone driver failed")?;
+        finish_recording(args, &heard)?;
+        if let Some(s) = phone.stats() {
+            eprintln!("{}", stats_json(s));
+        }
+        return if secure? {
+            Ok(ExitCode::SUCCESS)
+        } else {
+            bail!("the call never became secure")
+        };
+    }
     // stdin commands, on a plain thread (reading stdin blocks).
     let stdin_tx = cmd_tx.clone();
     std::thread::spawn(move || {
@@ -332,6 +377,14 @@ async fn run_async(
     if let Some(s) = phone.stats() {
         emit(stats_json(s));
     }
+    finish_recording(args, &heard)?;
+    if !secure {
+        bail!("the call never became secure");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn finish_recording(args: &PhoneArgs, heard: &Arc<Mutex<Vec<i16>>>) -> Result<()> {
     if let Some(path) = &args.record {
         let samples = heard.lock().map(|h| h.clone()).unwrap_or_default();
         sotto_media::wav::write_wav(
@@ -343,8 +396,5 @@ async fn run_async(
         )
         .with_context(|| format!("writing {}", path.display()))?;
     }
-    if !secure {
-        bail!("the call never became secure");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
