@@ -1025,18 +1025,15 @@ impl Phone {
         };
         let (tk, ts) = info.srtp.send();
         let (rk, rs) = info.srtp.recv();
-        let tx = SrtpContext::new(
-            profile,
-            tk.expose(),
-            ts.expose(),
-            sotto_srtp::Config::default(),
-        );
-        let rx = SrtpContext::new(
-            profile,
-            rk.expose(),
-            rs.expose(),
-            sotto_srtp::Config::default(),
-        );
+        // ZRTP's HS32 applies to SRTCP too in the deployed ZRTP stacks (libbzrtp/linphone send
+        // 32-bit SRTCP tags under HS32, seen in captures), unlike SDES's _32 suites (RFC 4568),
+        // whose SRTCP tag stays 80 bits.
+        let srtp_config = || sotto_srtp::Config {
+            srtcp_tag_like_srtp: info.suite.auth_tag == AuthTag::Hs32,
+            ..sotto_srtp::Config::default()
+        };
+        let tx = SrtpContext::new(profile, tk.expose(), ts.expose(), srtp_config());
+        let rx = SrtpContext::new(profile, rk.expose(), rs.expose(), srtp_config());
         let (Ok(tx), Ok(rx)) = (tx, rx) else {
             call.security
                 .zrtp_failed("the SRTP keys from ZRTP were refused");

@@ -141,6 +141,7 @@ fn stats_json(s: &MediaStats) -> Value {
         "srtp_sent": s.srtp_sent, "srtp_received": s.srtp_received,
         "srtp_bytes_sent": s.srtp_bytes_sent, "srtp_bytes_received": s.srtp_bytes_received,
         "srtp_rejected": s.srtp_rejected, "clear_rtp_sent": s.clear_rtp_sent,
+        "srtcp_received": s.srtcp_received, "srtcp_rejected": s.srtcp_rejected,
         "rtp_dropped_before_secure": s.rtp_dropped_before_secure,
         "zrtp_sent": s.zrtp_sent, "stun_answered": s.stun_answered,
         "frames_decoded": s.frames_decoded, "frames_concealed": s.frames_concealed,
