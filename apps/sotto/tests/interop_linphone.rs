@@ -312,24 +312,39 @@ fn check_sotto_summary_lenient(ev: &[serde_json::Value]) {
     assert!(s["srtp_received"].as_u64().unwrap() >= 40, "{s}");
 }
 
-/// linphonec offering G.711 only (no Opus): sotto refuses at once with 488 Not Acceptable Here
-/// instead of ringing, and says why.
+/// linphonec offering G.711 only (no Opus): sotto answers with PCMU or PCMA, resamples between
+/// 8 kHz on the wire and 48 kHz on its audio path, and the call is as secure as any other: same
+/// SAS, SRTP both ways, each side hears the other's tone.
 #[test]
 #[ignore = "needs linphonec (Debian linphone-cli)"]
-fn a_g711_only_linphonec_is_refused_with_488() {
+fn a_g711_only_linphonec_gets_a_secure_g711_call() {
     let tmp = tempfile::tempdir().unwrap();
-    let (lp_tone, lp_rec) = (tmp.path().join("lp.wav"), tmp.path().join("lp_heard.wav"));
-    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 2);
+    let (sotto_tone, lp_tone) = (tmp.path().join("sotto.wav"), tmp.path().join("lp.wav"));
+    let (sotto_rec, lp_rec) = (
+        tmp.path().join("sotto_heard.wav"),
+        tmp.path().join("lp_heard.wav"),
+    );
+    // Tones well inside G.711's 4 kHz band.
+    write_tone(&sotto_tone, 700.0, 48_000, 8);
+    write_tone(&lp_tone, 1000.0, 48_000, 8);
     let sip_port = free_port();
-    let listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
+    let mut listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
         .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
         .args(["--sip", &format!("127.0.0.1:{sip_port}")])
-        .args(["--timeout", "10"])
+        .args(["--timeout", "15", "--duration", "3"])
+        .arg("--play")
+        .arg(&sotto_tone)
+        .arg("--record")
+        .arg(&sotto_rec)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(listener.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"ready\""), "{first}");
     let mut lp = Linphonec::start(
         tmp.path(),
         &lp_tone,
@@ -340,23 +355,34 @@ fn a_g711_only_linphonec_is_refused_with_488() {
         },
     );
     lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
-    let out = listener.wait_with_output().unwrap();
-    // linphonec reports a failed outgoing call as "Call 1 with ... error."
-    let ended = lp.wait_for(" error.", Duration::from_secs(5));
+    let lp_sas = lp.wait_sas(Duration::from_secs(10));
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).unwrap();
+    let status = listener.wait().unwrap();
+    let mut err = String::new();
+    listener
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    lp.wait_for("ended", Duration::from_secs(5));
     let log = lp.log.clone();
     lp.quit();
-    let ev = events(&out.stdout);
-    assert!(!out.status.success(), "the call cannot have been secure");
+    let ev = events(&rest);
+    assert!(status.success(), "sotto listen failed: {err}\n{ev:#?}");
+    let log = std::fs::read_to_string(&log).unwrap();
     assert!(
-        !ev.iter().any(|e| e["event"] == "incoming_call"),
-        "sotto rang for a call it cannot take: {ev:#?}"
+        log.contains("PCMU/8000") || log.contains("PCMA/8000"),
+        "no G.711 in the SDP"
     );
-    let reason = find(&ev, "ended")["reason"].as_str().unwrap().to_owned();
-    assert!(reason.contains("488"), "{reason}");
-    let log = std::fs::read_to_string(log).unwrap();
-    assert!(
-        log.contains("SIP/2.0 488"),
-        "linphonec never got the 488 ({ended})"
+    let secure = find(&ev, "secure");
+    assert_eq!(
+        secure["sas"],
+        lp_sas.as_str(),
+        "sotto and linphonec show different SAS"
     );
-    assert!(!log.contains("SIP/2.0 180"), "sotto sent 180 Ringing");
+    check_sotto_summary(&ev);
+    assert_heard(&sotto_rec, 1000.0, 1.5, "sotto");
+    assert_heard(&lp_rec, 700.0, 1.5, "linphonec");
 }

@@ -16,6 +16,7 @@
 //! * [`phone`]: the [`Phone`](phone::Phone), one SIP user agent with at most one call that
 //!   ties SIP, SDP, ZRTP, SRTP, RTP and the audio timing together.
 
+mod codec_path;
 pub mod demux;
 pub mod phone;
 pub mod security;

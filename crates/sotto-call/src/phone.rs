@@ -24,9 +24,7 @@ use core::net::SocketAddr;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use sotto_media::{
-    AudioReceiver, Encoded, JitterConfig, OPUS_FRAME, OpusConfig, OpusDecoder, OpusEncoder,
-};
+use sotto_media::{OPUS_FRAME, OpusConfig};
 use sotto_proto::crypto::{Random, default_provider};
 use sotto_proto::{Ssrc, Zid};
 use sotto_rtp::{CsrcList, PayloadType, RtpPacket, RtpRepr};
@@ -43,6 +41,7 @@ use sotto_zrtp::{
 use thiserror::Error;
 use tracing::{debug, trace, warn};
 
+use crate::codec_path::CodecPath;
 use crate::demux::{Kind, classify};
 use crate::security::{Security, SecurityState, Warning, ZrtpSecure};
 use crate::stun;
@@ -91,6 +90,9 @@ pub struct PhoneConfig {
     pub unix_time: u64,
     /// Opus settings.
     pub opus: OpusConfig,
+    /// Codecs to offer and accept, in order of preference (Opus first; G.711 for peers that
+    /// offer nothing better).
+    pub codecs: Vec<Codec>,
 }
 
 impl PhoneConfig {
@@ -106,6 +108,7 @@ impl PhoneConfig {
             zrtp: AlgoPrefs::default(),
             unix_time: 0,
             opus: OpusConfig::default(),
+            codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
         }
     }
 }
@@ -265,8 +268,7 @@ struct ActiveCall {
     seq: u16,
     rtp_ts: u32,
     next_tick: Option<Instant>,
-    encoder: Option<OpusEncoder>,
-    receiver: Option<AudioReceiver<OpusDecoder>>,
+    codec: Option<CodecPath>,
     stats: MediaStats,
     summary: Option<SecureSummary>,
     /// The version of the last SDP we sent (RFC 3264 §8: +1 for every new offer or answer).
@@ -427,9 +429,7 @@ impl Phone {
     /// What we offer or accept, before the ZRTP hash is known.
     fn base_local_audio(&self) -> LocalAudio {
         let mut local = LocalAudio::new(self.cfg.media_addr);
-        // G.711 needs 8 kHz resampling on the audio path, which the call does not do yet: offer
-        // Opus only rather than a codec we would send wrongly.
-        local.codecs = vec![Codec::Opus];
+        local.codecs = self.cfg.codecs.clone();
         local.telephone_event = false;
         local
     }
@@ -470,8 +470,7 @@ impl Phone {
             seq: u16::from_be_bytes(seq),
             rtp_ts: u32::from_be_bytes(ts),
             next_tick: None,
-            encoder: None,
-            receiver: None,
+            codec: None,
             stats: MediaStats::default(),
             summary: None,
             sdp_version: 1,
@@ -708,8 +707,8 @@ impl Phone {
                 if Some(pkt.payload_type().get()) != expected_pt {
                     return;
                 }
-                if let Some(rx) = call.receiver.as_mut() {
-                    rx.insert(now, pkt.timestamp(), pkt.payload());
+                if let Some(c) = call.codec.as_mut() {
+                    c.insert(now, pkt.timestamp(), pkt.payload());
                 }
             }
             Kind::Rtcp => {
@@ -951,11 +950,12 @@ impl Phone {
         let Some(call) = self.call.as_mut() else {
             return;
         };
-        if call.encoder.is_none() {
-            call.encoder = OpusEncoder::new(opus).ok();
-            call.receiver = OpusDecoder::new()
-                .ok()
-                .map(|d| AudioReceiver::new(JitterConfig::new(48_000), d));
+        if call.codec.is_none() {
+            let codec = call.negotiated.as_ref().map_or(Codec::Opus, |n| n.codec);
+            match CodecPath::new(codec, opus) {
+                Ok(c) => call.codec = Some(c),
+                Err(e) => warn!(%e, ?codec, "cannot set up the audio codec; no audio"),
+            }
             call.next_tick = Some(now);
         }
     }
@@ -1121,8 +1121,11 @@ impl Phone {
         let mut pcm = [0i16; OPUS_FRAME];
         self.audio.capture(&mut pcm);
         let mut payload = [0u8; 1275];
-        let encoded = call.encoder.as_mut().map(|e| e.encode(&pcm, &mut payload));
-        if let Some(Ok(Encoded::Packet(n))) = encoded.filter(|_| may_send) {
+        let encoded = call
+            .codec
+            .as_mut()
+            .and_then(|c| c.encode(&pcm, &mut payload));
+        if let Some(n) = encoded.filter(|_| may_send) {
             if let (Some(pt), Some(p)) = (PayloadType::new(pt), payload.get(..n)) {
                 let repr = RtpRepr {
                     marker: false,
@@ -1163,10 +1166,14 @@ impl Phone {
             }
             call.seq = call.seq.wrapping_add(1);
         }
-        call.rtp_ts = call.rtp_ts.wrapping_add(OPUS_FRAME as u32);
+        let step = call
+            .codec
+            .as_ref()
+            .map_or(OPUS_FRAME as u32, CodecPath::timestamp_step);
+        call.rtp_ts = call.rtp_ts.wrapping_add(step);
         // Play one frame.
         let mut out = [0i16; OPUS_FRAME];
-        if let Some(rx) = call.receiver.as_mut() {
+        if let Some(rx) = call.codec.as_mut() {
             match rx.pull(now, &mut out) {
                 Ok(sotto_media::PlayedKind::Decoded) => call.stats.frames_decoded += 1,
                 Ok(sotto_media::PlayedKind::Idle) => {}

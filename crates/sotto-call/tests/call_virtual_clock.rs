@@ -26,6 +26,7 @@ use sotto_call::security::SecurityState;
 use sotto_netem::{Endpoint, Link, NetemConfig, Pair};
 use sotto_proto::Zid;
 use sotto_proto::crypto::Random;
+use sotto_sip::sdp::Codec;
 use sotto_zrtp::{MemoryCache, SharedCache};
 
 struct Seeded(ChaCha20Rng);
@@ -164,8 +165,12 @@ fn phone(
     media: SocketAddr,
     cache: Cache,
     freq: f64,
+    codecs: Option<Vec<Codec>>,
 ) -> (Phone, Arc<Mutex<Vec<i16>>>) {
     let mut cfg = PhoneConfig::new(sip, media, &format!("user{zid}"), Zid([zid; 12]));
+    if let Some(c) = codecs {
+        cfg.codecs = c;
+    }
     cfg.unix_time = 1_800_000_000;
     let mut n = 0u64;
     let rngs = Box::new(move || {
@@ -192,12 +197,22 @@ struct Outcome {
 }
 
 fn run_call(seed: u64, loss: f64, caches: (Cache, Cache), confirm: bool) -> Outcome {
+    run_call_with(seed, loss, caches, confirm, None)
+}
+
+fn run_call_with(
+    seed: u64,
+    loss: f64,
+    caches: (Cache, Cache),
+    confirm: bool,
+    caller_codecs: Option<Vec<Codec>>,
+) -> Outcome {
     let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
     let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
     let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
-    let (pa, heard_a) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0);
-    let (pb, heard_b) = phone(seed + 7, 0xb2, b_sip, b_media, caches.1, 1000.0);
+    let (pa, heard_a) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0, caller_codecs);
+    let (pb, heard_b) = phone(seed + 7, 0xb2, b_sip, b_media, caches.1, 1000.0, None);
     let a = PhoneEnd {
         phone: pa,
         sip: a_sip,
@@ -408,8 +423,8 @@ fn hold_and_resume_by_reinvite() {
     let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
     let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
     let caches = fresh_caches();
-    let (pa, heard_a) = phone(21, 0xa1, a_sip, a_media, caches.0, 440.0);
-    let (pb, _heard_b) = phone(28, 0xb2, b_sip, b_media, caches.1, 1000.0);
+    let (pa, heard_a) = phone(21, 0xa1, a_sip, a_media, caches.0, 440.0, None);
+    let (pb, _heard_b) = phone(28, 0xb2, b_sip, b_media, caches.1, 1000.0, None);
     let end = |phone, sip, media, peer_sip, peer_media, auto_answer| PhoneEnd {
         phone,
         sip,
@@ -498,4 +513,12 @@ fn hold_and_resume_by_reinvite() {
     assert!(b_sdps.iter().any(|(_, b)| b.contains("a=recvonly")));
     assert_eq!(pair.a().phone.stats().unwrap().srtp_rejected, 0);
     assert_eq!(pair.b().phone.stats().unwrap().srtp_rejected, 0);
+}
+
+#[test]
+fn whole_call_in_g711_when_the_caller_offers_nothing_else() {
+    for codec in [Codec::Pcmu, Codec::Pcma] {
+        let o = run_call_with(8, 0.0, fresh_caches(), false, Some(vec![codec]));
+        assert_eq!(o.sas_a, o.sas_b);
+    }
 }

@@ -1,7 +1,7 @@
-//! Incoming offers sotto cannot answer, driven by a plain sotto-sip user agent as the caller:
-//! a G.711-only offer (what a PCMU/PCMA-only softphone sends) is refused at once with 488 Not
+//! Incoming offers a phone cannot answer, driven by a plain sotto-sip user agent as the caller:
+//! a G.711-only offer to a phone configured for Opus only is refused at once with 488 Not
 //! Acceptable Here (RFC 3261 §13.3.1.3, RFC 3264 §6), the 488 really goes out, and the phone
-//! does not ring.
+//! does not ring. (The default configuration accepts G.711: see `call_virtual_clock.rs`.)
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -41,7 +41,7 @@ a=rtpmap:101 telephone-event/8000\r\n\
 a=zrtp-hash:1.10 ceb61a8b1221a3112d794ac16686de8de0f5f3f5c060e44262aa2227324d067e\r\n";
 
 #[test]
-fn a_g711_only_offer_gets_488_at_once() {
+fn a_g711_only_offer_gets_488_at_once_from_an_opus_only_phone() {
     let a_addr: SocketAddr = "127.0.0.1:5070".parse().unwrap();
     let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
     let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
@@ -50,11 +50,10 @@ fn a_g711_only_offer_gets_488_at_once() {
         n += 1;
         Box::new(Seeded(ChaCha20Rng::seed_from_u64(n))) as Box<dyn Random>
     });
-    let mut phone = Phone::new(
-        PhoneConfig::new(b_sip, b_media, "b", Zid([7; 12])),
-        rngs,
-        Box::new(|| None),
-    );
+    let mut cfg = PhoneConfig::new(b_sip, b_media, "b", Zid([7; 12]));
+    // A phone configured for Opus only (the default also accepts G.711).
+    cfg.codecs = vec![sotto_sip::sdp::Codec::Opus];
+    let mut phone = Phone::new(cfg, rngs, Box::new(|| None));
     let mut ua = UserAgent::new(
         UaConfig::new(a_addr, "lp"),
         Box::new(Seeded(ChaCha20Rng::seed_from_u64(99))),
