@@ -157,6 +157,8 @@ fn parse_command(line: &str) -> Option<Command> {
         "hangup" => Command::Hangup,
         "confirm" => Command::ConfirmSas,
         "reject-sas" | "mismatch" => Command::RejectSas,
+        "hold" => Command::Hold { on: true },
+        "resume" => Command::Hold { on: false },
         _ => return None,
     })
 }
@@ -292,9 +294,19 @@ async fn run_async(
     }
     // stdin commands, on a plain thread (reading stdin blocks).
     let stdin_tx = cmd_tx.clone();
+    let stdin_muted = muted.clone();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
+            if let Some(m) = match line.trim() {
+                "mute" => Some(true),
+                "unmute" => Some(false),
+                _ => None,
+            } {
+                stdin_muted.store(m, Ordering::Relaxed);
+                emit(json!({"event": "muted", "muted": m}));
+                continue;
+            }
             match parse_command(&line) {
                 Some(c) => {
                     if stdin_tx.send(c).is_err() {
@@ -303,7 +315,7 @@ async fn run_async(
                 }
                 None if line.trim().is_empty() => {}
                 None => emit(
-                    json!({"event": "error", "detail": format!("unknown command {:?}; try answer, reject, hangup, confirm, reject-sas", line.trim())}),
+                    json!({"event": "error", "detail": format!("unknown command {:?}; try answer, reject, busy, hangup, confirm, reject-sas, hold, resume, mute, unmute", line.trim())}),
                 ),
             }
         }

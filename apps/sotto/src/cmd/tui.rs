@@ -224,7 +224,7 @@ fn draw(f: &mut Frame<'_>, st: &State, ctx: &TuiContext) {
     );
     f.render_widget(
         Paragraph::new(
-            " a answer · r reject · h hang up · c code matches · x code differs · m mute · q quit",
+            " a answer · r reject · h hang up · c code matches · x code differs · m mute · p hold · q quit",
         )
         .block(Block::default().borders(Borders::ALL)),
         keys,
@@ -276,6 +276,7 @@ pub(crate) async fn control(
         ever_secure: false,
     };
     let mut hangup_at: Option<tokio::time::Instant> = None;
+    let mut held = false;
     let result = loop {
         if let Err(e) = terminal.draw(|f| draw(f, &st, &ctx)) {
             break Err(e.into());
@@ -327,6 +328,11 @@ pub(crate) async fn control(
                     KeyCode::Char('h') => Some(Command::Hangup),
                     KeyCode::Char('c') => Some(Command::ConfirmSas),
                     KeyCode::Char('x') => Some(Command::RejectSas),
+                    KeyCode::Char('p') => {
+                        held = !held;
+                        st.log.push(if held { "putting the call on hold".into() } else { "resuming the call".into() });
+                        Some(Command::Hold { on: held })
+                    }
                     KeyCode::Char('m') => {
                         let m = !ctx.muted.load(Ordering::Relaxed);
                         ctx.muted.store(m, Ordering::Relaxed);
