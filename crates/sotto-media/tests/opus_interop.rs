@@ -32,8 +32,15 @@ fn tmp() -> PathBuf {
     d
 }
 
-/// Compiles `tests/c/opus_harness.c` against the system libopus (found by pkg-config).
+/// Compiles `tests/c/opus_harness.c` against the system libopus (found by pkg-config), once
+/// per test process: tests run in parallel, and one must not execute the binary while another
+/// is rewriting it.
 fn harness() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(build_harness).clone()
+}
+
+fn build_harness() -> PathBuf {
     let flags = Command::new("pkg-config")
         .args(["--cflags", "--libs", "opus"])
         .output()
