@@ -11,76 +11,11 @@
 )]
 
 use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
 
-fn write_tone(path: &std::path::Path, freq: f64, rate: u32, secs: u32) {
-    let n = rate * secs;
-    let mut data = Vec::new();
-    for i in 0..n {
-        let v =
-            (8000.0 * (std::f64::consts::TAU * freq * f64::from(i) / f64::from(rate)).sin()) as i16;
-        data.extend_from_slice(&v.to_le_bytes());
-    }
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&data);
-    std::fs::write(path, wav).unwrap();
-}
-
-fn read_wav_48k(path: &std::path::Path) -> Vec<i16> {
-    let b = std::fs::read(path).unwrap();
-    assert_eq!(&b[..4], b"RIFF");
-    let pos = b.windows(4).position(|w| w == b"data").unwrap();
-    b[pos + 8..]
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
-}
-
-fn tone_share(x: &[i16], freq: f64) -> f64 {
-    let c = 2.0 * (std::f64::consts::TAU * freq / 48_000.0).cos();
-    let (mut s1, mut s2, mut tot) = (0.0f64, 0.0f64, 0.0f64);
-    for &v in x {
-        let v = f64::from(v);
-        tot += v * v;
-        let s0 = v + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    2.0 * (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64 * tot)
-}
-
-fn events(out: &[u8]) -> Vec<serde_json::Value> {
-    out.lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-        .collect()
-}
-
-fn find<'a>(ev: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
-    ev.iter()
-        .find(|e| e["event"] == name)
-        .unwrap_or_else(|| panic!("no {name} event in {ev:?}"))
-}
+use support::{events, find, free_port, read_wav, tone_share, write_tone};
 
 #[test]
 fn call_between_two_sotto_processes() {
@@ -138,9 +73,10 @@ fn call_between_two_sotto_processes() {
         assert!(s["srtp_sent"].as_u64().unwrap() >= 80, "{s}");
         assert!(s["srtp_received"].as_u64().unwrap() >= 80, "{s}");
     }
-    let heard = read_wav_48k(&rec);
+    let (heard, rate) = read_wav(&rec);
+    assert_eq!(rate, 48_000);
     assert!(heard.len() > 48_000, "recorded {} samples", heard.len());
-    let share = tone_share(&heard[24_000..], 700.0);
+    let share = tone_share(&heard[24_000..], 700.0, 48_000);
     assert!(
         share > 0.7,
         "the listener heard the 700 Hz tone at {share:.2}"
