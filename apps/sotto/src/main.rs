@@ -9,6 +9,7 @@
 )]
 
 mod cmd;
+mod config;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,8 +25,9 @@ struct Cli {
     /// Write nothing to disk: identity and cache live in memory for this run only.
     #[arg(long, global = true)]
     ephemeral: bool,
+    /// With no command, in a terminal: the home screen (identity, contacts, place a call).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +63,11 @@ enum Command {
     Forget {
         /// Peer name or ZID (a unique prefix is enough).
         peer: String,
+    },
+    /// Show, locate or create the configuration file (config.toml).
+    Config {
+        #[command(subcommand)]
+        what: config::ConfigCommand,
     },
     /// Private messages (OTR over XMPP).
     Chat {
@@ -103,7 +110,17 @@ fn main() -> ExitCode {
         data_dir: cli.data_dir.clone(),
         ephemeral: cli.ephemeral,
     };
-    let result = match cli.command {
+    let Some(command) = cli.command else {
+        return match cmd::home::home(&store) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("sotto: error: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    };
+    let result = match command {
+        Command::Config { what } => config::config(what),
         Command::Demo => cmd::demo(),
         Command::Diag { what } => cmd::diag(what),
         Command::Bench { what } => cmd::bench(what),

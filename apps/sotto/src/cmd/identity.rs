@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result, bail};
 use sotto_proto::crypto::OsRandom;
-use sotto_store::{Contact, PeerState, Store, unix_now};
+use sotto_store::{Contact, PeerState, Store, StoreError, unix_now};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +45,33 @@ impl StoreOptions {
             return Ok(Store::open_ephemeral()?);
         }
         let path = self.data_dir()?.join("sotto.db");
-        Store::open(&path).with_context(|| format!("opening {}", path.display()))
+        match Store::open(&path) {
+            Ok(s) => Ok(s),
+            // Not ours, or damaged: keep it (renamed) so nothing is lost or silently replaced,
+            // and stop; the next run starts a new cache, which the user has been told about.
+            Err(e @ (StoreError::Corrupt { .. } | StoreError::NotSotto { .. })) => {
+                let what = match &e {
+                    StoreError::Corrupt { .. } => "is damaged",
+                    _ => "is not a sotto ZID cache",
+                };
+                match Store::move_aside(&path, unix_now()) {
+                    Ok(aside) => bail!(
+                        "the ZID cache {} {what} and cannot be used. It was kept, renamed to {} \
+                         (nothing was deleted or overwritten). The next run starts a new \
+                         identity and an empty cache: the people you call will see a key change \
+                         and you should compare the security code with them again.",
+                        path.display(),
+                        aside.display()
+                    ),
+                    Err(m) => bail!(
+                        "the ZID cache {} {what} and cannot be used; it was left as it is \
+                         (moving it aside failed: {m}). Move it away yourself to start afresh.",
+                        path.display()
+                    ),
+                }
+            }
+            Err(e) => Err(e).with_context(|| format!("opening {}", path.display())),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Subcommand implementations.
 
 mod demo;
+pub(crate) mod home;
 pub(crate) mod identity;
 pub(crate) mod phone_cli;
 mod srtp;

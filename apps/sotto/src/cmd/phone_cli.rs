@@ -29,12 +29,12 @@ use super::StoreOptions;
 /// Options shared by `call` and `listen`.
 #[derive(Debug, Args)]
 pub(crate) struct PhoneArgs {
-    /// Local SIP address.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    sip: SocketAddr,
-    /// Local media (RTP/ZRTP) address.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    media: SocketAddr,
+    /// Local SIP address (default: `[sip] listen` in config.toml, else 127.0.0.1:0).
+    #[arg(long)]
+    sip: Option<SocketAddr>,
+    /// Local media (RTP/ZRTP) address (default: `[media] listen`, else 127.0.0.1:0).
+    #[arg(long)]
+    media: Option<SocketAddr>,
     /// Play this WAV file (any rate, mono or stereo) as the microphone; silence after its end.
     #[arg(long, value_name = "FILE")]
     play: Option<PathBuf>,
@@ -228,16 +228,18 @@ async fn run_async(
     let heard = Arc::new(Mutex::new(Vec::new()));
     let mut store = store_opts.open()?;
     let me = store.identity_or_create(&mut OsRandom, sotto_store::unix_now())?;
-    let sip = UdpSocket::bind(args.sip)
+    let conf = crate::config::load()?;
+    let at = conf.addresses(args.sip, args.media);
+    let sip = UdpSocket::bind(at.sip)
         .await
-        .with_context(|| format!("binding SIP {}", args.sip))?;
-    let media = UdpSocket::bind(args.media)
+        .map_err(|e| crate::config::bind_error("SIP", at.sip, &e))?;
+    let media = UdpSocket::bind(at.media)
         .await
-        .with_context(|| format!("binding media {}", args.media))?;
+        .map_err(|e| crate::config::bind_error("media", at.media, &e))?;
     let (sip_addr, media_addr) = (sip.local_addr()?, media.local_addr()?);
     let mut cfg = PhoneConfig::new(sip_addr, media_addr, "sotto", me.zid);
     cfg.display_name = Some(me.display_name.clone());
-    cfg.allow_insecure = args.allow_insecure;
+    conf.apply(&mut cfg, args.allow_insecure)?;
     cfg.unix_time = sotto_store::unix_now();
     let cache = SharedCache::new(store);
     let ui_cache = cache.clone();

@@ -73,7 +73,7 @@ fn history(cache: &SharedCache<Store>, s: &SecureSummary) -> Option<String> {
 }
 
 /// `YYYY-MM-DD` (UTC) of a unix time, by the civil-from-days algorithm.
-fn utc_date(unix: u64) -> String {
+pub(super) fn utc_date(unix: u64) -> String {
     let z = (unix / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

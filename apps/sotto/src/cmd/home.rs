@@ -1,0 +1,474 @@
+//! The home screen: `sotto` with no command, in a terminal.
+//!
+//! Shows who you are (pseudonym, ZID prefix) and the contacts of the ZID cache with their
+//! state (verified / unverified / key changed) and when they were first and last seen; lets the
+//! user verify, unverify or forget a contact (each after a yes/no question), place a call by
+//! typing a `sip:` address, or wait for a call. Nothing here is written anywhere except the
+//! verification flags the user changes: no call history exists to show.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Wrap};
+use sotto_proto::crypto::OsRandom;
+use sotto_store::{Contact, LocalIdentity, PeerState, Store, unix_now};
+
+use super::StoreOptions;
+use super::phone_cli::{CallArgs, ListenArgs};
+
+/// What a yes/no question is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    Verify,
+    Unverify,
+    Forget,
+}
+
+/// The screen's input mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Browse,
+    Confirm(Ask, usize),
+    Dial(String),
+}
+
+/// What the user asked for that leaves the home screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Leave {
+    Quit,
+    Call(String),
+    Listen,
+}
+
+struct Home {
+    me: LocalIdentity,
+    shown_name: String,
+    contacts: Vec<Contact>,
+    selected: usize,
+    mode: Mode,
+    status: String,
+}
+
+/// `sotto` alone.
+pub(crate) fn home(opts: &StoreOptions) -> Result<ExitCode> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "sotto: no command given. In a terminal, `sotto` alone opens the home screen; \
+             see `sotto --help` for the commands."
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let conf = crate::config::load()?;
+    let mut status = String::from("welcome");
+    loop {
+        let mut store = opts.open()?;
+        let me = store.identity_or_create(&mut OsRandom, unix_now())?;
+        let mut h = Home {
+            shown_name: conf
+                .display_name
+                .clone()
+                .unwrap_or_else(|| me.display_name.clone()),
+            me,
+            contacts: store.contacts()?,
+            selected: 0,
+            mode: Mode::Browse,
+            status,
+        };
+        let leave = run_screen(&mut h, &mut store)?;
+        drop(store);
+        let outcome = match leave {
+            Leave::Quit => return Ok(ExitCode::SUCCESS),
+            Leave::Call(uri) => DialLine::try_parse_from([uri.as_str()])
+                .map_err(anyhow::Error::from)
+                .and_then(|d| super::phone_cli::call(opts, d.call)),
+            Leave::Listen => ListenLine::try_parse_from(Vec::<String>::new())
+                .map_err(anyhow::Error::from)
+                .and_then(|l| super::phone_cli::listen(opts, l.listen)),
+        };
+        status = match outcome {
+            Ok(_) => "the call ended".into(),
+            Err(e) => format!("the call failed: {e:#}"),
+        };
+    }
+}
+
+/// `sotto call URI` as if typed, to reuse its options and defaults.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+struct DialLine {
+    #[command(flatten)]
+    call: CallArgs,
+}
+
+/// `sotto listen` as if typed.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+struct ListenLine {
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
+fn run_screen(h: &mut Home, store: &mut Store) -> Result<Leave> {
+    let mut terminal = ratatui::init();
+    let result = loop {
+        if let Err(e) = terminal.draw(|f| draw(f, h)) {
+            break Err(e.into());
+        }
+        let ev = match event::read() {
+            Ok(ev) => ev,
+            Err(e) => break Err(e.into()),
+        };
+        let Event::Key(k) = ev else { continue };
+        if k.kind != KeyEventKind::Press {
+            continue;
+        }
+        let code = if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+            KeyCode::Esc
+        } else {
+            k.code
+        };
+        match on_key(h, store, code) {
+            Ok(Some(leave)) => break Ok(leave),
+            Ok(None) => {}
+            Err(e) => h.status = format!("error: {e:#}"),
+        }
+    };
+    ratatui::restore();
+    result
+}
+
+/// One key press. `Some` when the screen should close.
+fn on_key(h: &mut Home, store: &mut Store, code: KeyCode) -> Result<Option<Leave>> {
+    match h.mode.clone() {
+        Mode::Dial(mut text) => {
+            match code {
+                KeyCode::Esc => {
+                    h.mode = Mode::Browse;
+                    h.status = "call cancelled".into();
+                }
+                KeyCode::Enter => {
+                    let uri = text.trim().to_owned();
+                    match uri.parse::<sotto_sip::Uri>() {
+                        Ok(_) if uri.starts_with("sip:") || uri.starts_with("sips:") => {
+                            h.mode = Mode::Browse;
+                            return Ok(Some(Leave::Call(uri)));
+                        }
+                        Ok(_) | Err(_) => {
+                            h.status = format!(
+                                "\"{uri}\" is not a SIP address; type one like sip:name@192.0.2.7:5060"
+                            );
+                        }
+                    }
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                    h.mode = Mode::Dial(text);
+                }
+                KeyCode::Char(c) if !c.is_control() && text.chars().count() < 256 => {
+                    text.push(c);
+                    h.mode = Mode::Dial(text);
+                }
+                _ => {}
+            }
+            Ok(None)
+        }
+        Mode::Confirm(ask, i) => {
+            h.mode = Mode::Browse;
+            let Some(c) = h.contacts.get(i).cloned() else {
+                return Ok(None);
+            };
+            if !matches!(code, KeyCode::Char('y' | 'Y')) {
+                h.status = "nothing changed".into();
+                return Ok(None);
+            }
+            let label = c.label();
+            h.status = match ask {
+                Ask::Verify => {
+                    store.verify(&c.zid)?;
+                    format!("{label}: verified")
+                }
+                Ask::Unverify => {
+                    store.unverify(&c.zid)?;
+                    format!("{label}: no longer verified")
+                }
+                Ask::Forget => {
+                    store.forget(&c.zid)?;
+                    format!("{label}: forgotten (its retained secrets are deleted)")
+                }
+            };
+            h.contacts = store.contacts()?;
+            h.selected = h.selected.min(h.contacts.len().saturating_sub(1));
+            Ok(None)
+        }
+        Mode::Browse => {
+            let ask = |h: &mut Home, a: Ask| {
+                if h.contacts.get(h.selected).is_some() {
+                    h.mode = Mode::Confirm(a, h.selected);
+                } else {
+                    h.status =
+                        "no contact selected: contacts appear after a first secure call".into();
+                }
+            };
+            match code {
+                KeyCode::Char('q') | KeyCode::Esc => return Ok(Some(Leave::Quit)),
+                KeyCode::Down | KeyCode::Char('j') if h.selected + 1 < h.contacts.len() => {
+                    h.selected += 1;
+                }
+                KeyCode::Up | KeyCode::Char('k') => h.selected = h.selected.saturating_sub(1),
+                KeyCode::Char('v') => ask(h, Ask::Verify),
+                KeyCode::Char('u') => ask(h, Ask::Unverify),
+                KeyCode::Char('f') => ask(h, Ask::Forget),
+                KeyCode::Char('d') | KeyCode::Char('n') => h.mode = Mode::Dial("sip:".into()),
+                KeyCode::Char('l') => return Ok(Some(Leave::Listen)),
+                _ => {}
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The first 8 hex digits of a ZID: enough for `sotto verify` and to tell peers apart.
+fn zid_short(z: &sotto_proto::Zid) -> String {
+    z.to_hex().chars().take(8).collect()
+}
+
+fn state_style(s: PeerState) -> (&'static str, Color) {
+    match s {
+        PeerState::Verified => ("verified", Color::Green),
+        PeerState::KeyChanged => ("KEY CHANGED", Color::Red),
+        _ => ("unverified", Color::Rgb(255, 140, 0)),
+    }
+}
+
+fn centred(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw(f: &mut ratatui::Frame<'_>, h: &Home) {
+    let [me, list, status, keys] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Min(5),
+        Constraint::Length(3),
+        Constraint::Length(3),
+    ])
+    .areas(f.area());
+    f.render_widget(
+        Paragraph::new(vec![
+            Line::from(vec![
+                Span::raw(" you are "),
+                Span::styled(
+                    format!("\"{}\"", h.shown_name),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(format!("   ZID {}…", zid_short(&h.me.zid))),
+            ]),
+            Line::from(" no call history is kept: only what key continuity needs"),
+        ])
+        .block(Block::default().borders(Borders::ALL).title(" sotto ")),
+        me,
+    );
+    let rows: Vec<Row<'_>> = h
+        .contacts
+        .iter()
+        .map(|c| {
+            let (word, colour) = state_style(c.state);
+            Row::new(vec![
+                Span::raw(c.display_name.clone().unwrap_or_else(|| "(no name)".into())),
+                Span::styled(
+                    word,
+                    Style::default().fg(colour).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(zid_short(&c.zid)),
+                Span::raw(super::tui::utc_date(c.first_seen)),
+                Span::raw(super::tui::utc_date(c.last_seen)),
+            ])
+        })
+        .collect();
+    let title = format!(" contacts ({}) ", h.contacts.len());
+    if rows.is_empty() {
+        f.render_widget(
+            Paragraph::new(
+                "no contacts yet: people appear here after a first encrypted call. \
+                 Press d to call a sip: address, l to wait for a call.",
+            )
+            .wrap(Wrap { trim: true })
+            .block(Block::default().borders(Borders::ALL).title(title)),
+            list,
+        );
+    } else {
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Min(16),
+                Constraint::Length(12),
+                Constraint::Length(9),
+                Constraint::Length(11),
+                Constraint::Length(11),
+            ],
+        )
+        .header(
+            Row::new(vec!["name", "state", "ZID", "first seen", "last seen"])
+                .style(Style::default().add_modifier(Modifier::UNDERLINED)),
+        )
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("> ")
+        .block(Block::default().borders(Borders::ALL).title(title));
+        let mut ts = TableState::default().with_selected(Some(h.selected));
+        f.render_stateful_widget(table, list, &mut ts);
+    }
+    f.render_widget(
+        Paragraph::new(format!(" {}", h.status)).block(Block::default().borders(Borders::ALL)),
+        status,
+    );
+    f.render_widget(
+        Paragraph::new(
+            " ↑↓ select · v verify · u unverify · f forget · d call a sip: address · l wait for a call · q quit",
+        )
+        .block(Block::default().borders(Borders::ALL)),
+        keys,
+    );
+    match &h.mode {
+        Mode::Browse => {}
+        Mode::Dial(text) => {
+            let area = centred(f.area(), 70, 5);
+            f.render_widget(Clear, area);
+            f.render_widget(
+                Paragraph::new(vec![
+                    Line::from(format!(" call: {text}_")),
+                    Line::from(" Enter to call · Esc to cancel"),
+                ])
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" place a call "),
+                ),
+                area,
+            );
+        }
+        Mode::Confirm(ask, i) => {
+            let label = h.contacts.get(*i).map(Contact::label).unwrap_or_default();
+            let question = match ask {
+                Ask::Verify => format!(
+                    "Mark {label} as verified? Only if you compared the security code with \
+                     them on a call and it matched."
+                ),
+                Ask::Unverify => format!(
+                    "Mark {label} as not verified? You will compare the code again next call."
+                ),
+                Ask::Forget => format!(
+                    "Forget {label}? Their retained secrets are deleted; the next call is like \
+                     a first call."
+                ),
+            };
+            let area = centred(f.area(), 70, 6);
+            f.render_widget(Clear, area);
+            f.render_widget(
+                Paragraph::new(vec![
+                    Line::from(question),
+                    Line::from(""),
+                    Line::from(" y yes · any other key no"),
+                ])
+                .wrap(Wrap { trim: true })
+                .block(Block::default().borders(Borders::ALL).title(" confirm ")),
+                area,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_proto::{SecretArray, Zid};
+    use sotto_store::{Expiry, RetainedSecret};
+
+    fn fixture() -> (Home, Store) {
+        let mut store = Store::open_ephemeral().unwrap();
+        let me = store
+            .identity_or_create(&mut OsRandom, 1_700_000_000)
+            .unwrap();
+        for (i, name) in [(1u8, "ana"), (2, "ben")] {
+            let z = Zid([i; 12]);
+            let rs = RetainedSecret::new(SecretArray::new([i; 32]), Expiry::Never);
+            store
+                .rotate_retained_secret(&z, 1_700_000_000, Some(rs))
+                .unwrap();
+            store.set_display_name(&z, Some(name)).unwrap();
+        }
+        let h = Home {
+            shown_name: me.display_name.clone(),
+            me,
+            contacts: store.contacts().unwrap(),
+            selected: 0,
+            mode: Mode::Browse,
+            status: String::new(),
+        };
+        (h, store)
+    }
+
+    fn keys(h: &mut Home, s: &mut Store, ks: &[KeyCode]) -> Option<Leave> {
+        let mut last = None;
+        for k in ks {
+            last = on_key(h, s, *k).unwrap();
+        }
+        last
+    }
+
+    #[test]
+    fn verify_and_forget_ask_first() {
+        let (mut h, mut s) = fixture();
+        let ben = h.contacts.iter().position(|c| c.label() == "ben").unwrap();
+        let down = vec![KeyCode::Down; ben];
+        keys(&mut h, &mut s, &down);
+        // "n" answers the question: nothing changes.
+        keys(&mut h, &mut s, &[KeyCode::Char('v'), KeyCode::Char('n')]);
+        assert_eq!(s.resolve("ben").unwrap().state, PeerState::Unverified);
+        assert_eq!(h.status, "nothing changed");
+        keys(&mut h, &mut s, &[KeyCode::Char('v'), KeyCode::Char('y')]);
+        assert_eq!(s.resolve("ben").unwrap().state, PeerState::Verified);
+        assert_eq!(h.status, "ben: verified");
+        keys(&mut h, &mut s, &[KeyCode::Char('u'), KeyCode::Char('y')]);
+        assert_eq!(s.resolve("ben").unwrap().state, PeerState::Unverified);
+        keys(&mut h, &mut s, &[KeyCode::Char('f'), KeyCode::Char('y')]);
+        assert!(s.resolve("ben").is_err());
+        assert_eq!(h.contacts.len(), 1);
+        assert_eq!(s.resolve("ana").unwrap().state, PeerState::Unverified);
+    }
+
+    #[test]
+    fn dialing_needs_a_sip_address() {
+        let (mut h, mut s) = fixture();
+        assert_eq!(keys(&mut h, &mut s, &[KeyCode::Char('d')]), None);
+        let typed: Vec<KeyCode> = "bob@".chars().map(KeyCode::Char).collect();
+        keys(&mut h, &mut s, &typed);
+        // "sip:bob@" is not a valid URI: the dialog stays open with a message.
+        assert_eq!(keys(&mut h, &mut s, &[KeyCode::Enter]), None);
+        assert!(h.status.contains("is not a SIP address"), "{}", h.status);
+        let more: Vec<KeyCode> = "127.0.0.1:5062".chars().map(KeyCode::Char).collect();
+        keys(&mut h, &mut s, &more);
+        assert_eq!(
+            keys(&mut h, &mut s, &[KeyCode::Enter]),
+            Some(Leave::Call("sip:bob@127.0.0.1:5062".into()))
+        );
+        // The typed line parses as `sotto call` arguments.
+        let d = DialLine::try_parse_from(["sip:bob@127.0.0.1:5062"]).unwrap();
+        assert!(format!("{d:?}").contains("sip:bob@127.0.0.1:5062"));
+        assert_eq!(
+            keys(&mut h, &mut s, &[KeyCode::Char('q')]),
+            Some(Leave::Quit)
+        );
+    }
+}
