@@ -43,12 +43,14 @@ mod error;
 mod fsperm;
 mod model;
 mod names;
+mod otr_trust;
 mod schema;
 mod store;
 mod zid_cache;
 
 pub use error::{DbError, Location, Result, StoreError};
 pub use model::{Contact, LocalIdentity, PeerRecord, PeerState};
+pub use otr_trust::{FingerprintSeen, OtrFingerprint};
 /// The retained-secret types are the ZRTP engine's own, so the two crates cannot disagree.
 pub use sotto_zrtp::cache::{Expiry, RetainedSecret};
 pub use store::{MAX_NAME_CHARS, Store, unix_now};

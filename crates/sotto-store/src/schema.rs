@@ -35,6 +35,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         last_seen    INTEGER NOT NULL CHECK (last_seen >= 0)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 1 -> 2: OTR (private messages): our long-term DSA key per XMPP account, and per
+    // (account, contact) every fingerprint seen with its verified flag. No messages, ever.
+    r#"
+    -- The DSA key's public numbers p, q, g, y and the secret x, big-endian. x is as sensitive
+    -- as the retained secrets: whoever reads it can impersonate this account in OTR.
+    CREATE TABLE otr_keys (
+        account    TEXT    PRIMARY KEY CHECK (length(account) > 0),
+        p          BLOB    NOT NULL,
+        q          BLOB    NOT NULL,
+        g          BLOB    NOT NULL,
+        y          BLOB    NOT NULL,
+        x          BLOB    NOT NULL,
+        created_at INTEGER NOT NULL CHECK (created_at >= 0)
+    ) STRICT;
+
+    -- One row per fingerprint a contact presented (a contact may have several devices).
+    -- `verified` is per fingerprint: a new key is never verified by an old key's flag.
+    CREATE TABLE otr_fingerprints (
+        account     TEXT    NOT NULL,
+        contact     TEXT    NOT NULL,
+        fingerprint BLOB    NOT NULL CHECK (length(fingerprint) = 20),
+        verified    INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
+        first_seen  INTEGER NOT NULL CHECK (first_seen >= 0),
+        last_seen   INTEGER NOT NULL CHECK (last_seen >= 0),
+        PRIMARY KEY (account, contact, fingerprint)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes and understands.

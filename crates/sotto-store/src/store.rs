@@ -41,8 +41,8 @@ const PEER_COLUMNS: &str = "zid, display_name, rs1, rs1_expiry, rs2, rs2_expiry,
 /// job of full-disk encryption. An optional passphrase-encrypted store is future work.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
-    location: Location,
+    pub(crate) conn: Connection,
+    pub(crate) location: Location,
 }
 
 /// The current time as Unix seconds, for drivers. Pure logic takes `now` as an argument instead.
@@ -53,7 +53,7 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn to_sql_time(t: u64) -> i64 {
+pub(crate) fn to_sql_time(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 
@@ -308,7 +308,7 @@ impl Store {
         Ok(store)
     }
 
-    fn db(&self, e: rusqlite::Error) -> StoreError {
+    pub(crate) fn db(&self, e: rusqlite::Error) -> StoreError {
         StoreError::from_db(&self.location, e)
     }
 
@@ -418,7 +418,7 @@ impl Store {
     /// effort: if another handle is reading, the WAL is truncated on a later checkpoint.
     /// Never waits: a TRUNCATE checkpoint would otherwise call the busy handler until every
     /// other reader is done, and this runs on the handshake path.
-    fn scrub(&self) {
+    pub(crate) fn scrub(&self) {
         if !self.is_ephemeral() {
             let _ = self.conn.busy_timeout(Duration::ZERO);
             let _ = self
@@ -926,25 +926,26 @@ mod tests {
                 )),
             )
             .unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
-        let v2 = [MIGRATIONS[0], "ALTER TABLE peers ADD COLUMN note TEXT;"];
-        store.migrate_with(&v2).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        let current = Store::supported_schema();
+        assert_eq!(store.schema_version().unwrap(), current);
+        let mut next = MIGRATIONS.to_vec();
+        next.push("ALTER TABLE peers ADD COLUMN note TEXT;");
+        let v2 = next.as_slice();
+        store.migrate_with(v2).unwrap();
+        assert_eq!(store.schema_version().unwrap(), current + 1);
         assert!(columns(&store).contains(&"note".to_string()));
         // Running it again is a no-op (the version says it is done).
-        store.migrate_with(&v2).unwrap();
+        store.migrate_with(v2).unwrap();
         let p = store.peer(&peer).unwrap().unwrap();
         assert_eq!(p.rs1.unwrap().secret.expose(), &[9; 32]);
         drop(store);
-        // This build only knows schema 1: the migrated file is now "too new" for it.
-        assert!(matches!(
-            Store::open(&path),
+        // This build only knows the current schema: the migrated file is now "too new" for it.
+        match Store::open(&path) {
             Err(StoreError::TooNew {
-                found: 2,
-                supported: 1,
-                ..
-            })
-        ));
+                found, supported, ..
+            }) => assert_eq!((found, supported), (current + 1, current)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -952,12 +953,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zid.db");
         let mut store = Store::open(&path).unwrap();
-        let broken = [
-            MIGRATIONS[0],
+        let mut broken = MIGRATIONS.to_vec();
+        broken.push(
             "ALTER TABLE peers ADD COLUMN half_done TEXT; INSERT INTO no_such_table VALUES (1);",
-        ];
+        );
         assert!(store.migrate_with(&broken).is_err());
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), Store::supported_schema());
         assert!(!columns(&store).contains(&"half_done".to_string()));
         drop(store);
         assert!(Store::open(&path).is_ok());
