@@ -19,5 +19,6 @@
 mod codec_path;
 pub mod demux;
 pub mod phone;
+mod rtcp_session;
 pub mod security;
 pub mod stun;

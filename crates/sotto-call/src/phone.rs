@@ -8,6 +8,10 @@
 //! phone.handle_media(now, from, bytes);     // a datagram on the media socket
 //! phone.handle_timeout(now);                // when poll_timeout() is due
 //! phone.call(now, uri, addr) / answer / reject / hangup / confirm_sas / reject_sas
+//! phone.start(now);                        // once: registers if an account is set
+//! phone.send_dtmf(now, '5');                // a key press, during a secure call
+//! phone.shutdown(now);                      // hang up, unregister; then drain until
+//!                                           // shutdown_complete() (or a short deadline)
 //! while let Some(out) = phone.poll_output() {
 //!     // Output::Transmit { socket, to, data } | Output::Event(CallEvent)
 //! }
@@ -19,6 +23,18 @@
 //! not even read, and incoming RTP is counted and dropped. Every RTP packet after that is SRTP,
 //! keyed by ZRTP. If ZRTP fails, the call is hung up with the reason. Clear media happens only
 //! with [`PhoneConfig::allow_insecure`], and the call then shows `Insecure` throughout.
+//!
+//! Key presses (DTMF, RFC 4733 telephone-events) and RTCP follow the same rule: they go out
+//! only once media may flow, and through SRTP/SRTCP.
+//!
+//! # Registration
+//!
+//! With [`PhoneConfig::account`] set, [`Phone::start`] sends a REGISTER (RFC 3261 §10) to the
+//! registrar, answers its digest challenge (RFC 8760: MD5 or SHA-256), refreshes the binding
+//! before it expires and reports [`CallEvent::Registered`] or
+//! [`CallEvent::RegistrationFailed`]; [`Phone::shutdown`] removes the binding (Expires: 0).
+//! Our INVITEs then carry the address of record as From and answer 401/407 challenges with
+//! the same credentials.
 
 use core::net::SocketAddr;
 use std::collections::VecDeque;
@@ -27,12 +43,17 @@ use std::time::{Duration, Instant};
 use sotto_media::{OPUS_FRAME, OpusConfig};
 use sotto_proto::crypto::{Random, default_provider};
 use sotto_proto::{Ssrc, Zid};
-use sotto_rtp::{CsrcList, PayloadType, RtpPacket, RtpRepr};
+use sotto_rtp::{
+    Compound, CsrcList, DtmfNotice, DtmfReceiver, DtmfSender, PayloadType, RtpPacket, RtpRepr,
+    digit_to_event, event_to_digit,
+};
+use sotto_sip::auth::Credentials;
+use sotto_sip::register::{RegEvent, RegOutput, Registration, RegistrationConfig};
 use sotto_sip::sdp::{
     self, Codec, Direction, LocalAudio, NegotiatedAudio, SessionDescription, ZrtpHash,
 };
 use sotto_sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UaOutput};
-use sotto_sip::{Uri, UserAgent};
+use sotto_sip::{Message, Method, Uri, UserAgent};
 use sotto_srtp::{Profile, SrtpContext};
 use sotto_zrtp::{
     AlgoPrefs, AuthTag, CacheStatus, CipherAlgo, RoleSetting, SecureInfo, StreamMode, ZidCache,
@@ -40,9 +61,11 @@ use sotto_zrtp::{
 };
 use thiserror::Error;
 use tracing::{debug, trace, warn};
+use zeroize::Zeroizing;
 
 use crate::codec_path::CodecPath;
 use crate::demux::{Kind, classify};
+use crate::rtcp_session::RtcpSession;
 use crate::security::{Security, SecurityState, Warning, ZrtpSecure};
 use crate::stun;
 
@@ -70,6 +93,43 @@ impl AudioIo for NullAudio {
     fn play(&mut self, _frame: &[i16]) {}
 }
 
+/// A SIP account at a registrar, for reachability (optional: direct calls need none).
+pub struct Account {
+    /// Where the registrar (and outbound proxy) listens.
+    pub registrar: SocketAddr,
+    /// Our address of record, e.g. `sip:alice@example.org`.
+    pub aor: Uri,
+    /// Digest user name.
+    pub username: String,
+    /// Digest password (zeroized on drop, never printed).
+    pub password: Zeroizing<String>,
+    /// Binding lifetime to ask for, in seconds (the registrar may shorten it).
+    pub expires: u32,
+}
+
+impl core::fmt::Debug for Account {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Account")
+            .field("registrar", &self.registrar)
+            .field("aor", &self.aor.to_string())
+            .field("username", &self.username)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    /// The REGISTER Request-URI: the AOR's domain (RFC 3261 §10.2: user part omitted).
+    fn registrar_uri(&self) -> Uri {
+        let mut uri = self.aor.clone();
+        if let Some(sip) = uri.sip_mut() {
+            sip.user = None;
+            sip.password = None;
+        }
+        uri
+    }
+}
+
 /// How a phone is set up.
 pub struct PhoneConfig {
     /// Our SIP address.
@@ -93,6 +153,8 @@ pub struct PhoneConfig {
     /// Codecs to offer and accept, in order of preference (Opus first; G.711 for peers that
     /// offer nothing better).
     pub codecs: Vec<Codec>,
+    /// A SIP account to register with; `None`: direct calls only.
+    pub account: Option<Account>,
 }
 
 impl PhoneConfig {
@@ -109,6 +171,7 @@ impl PhoneConfig {
             unix_time: 0,
             opus: OpusConfig::default(),
             codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
+            account: None,
         }
     }
 }
@@ -173,6 +236,23 @@ pub enum CallEvent {
         /// Why, for the user.
         reason: String,
     },
+    /// The peer pressed a key (RFC 4733 telephone-event): one event per key press.
+    Dtmf {
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+    },
+    /// The registrar accepted (or refreshed) our binding.
+    Registered {
+        /// For this many seconds (refreshed before it runs out).
+        expires: u32,
+    },
+    /// Registration failed; direct calls still work.
+    RegistrationFailed {
+        /// Why, for the user.
+        reason: String,
+    },
+    /// Our binding was removed at the registrar (on shutdown).
+    Unregistered,
 }
 
 /// What the driver must do.
@@ -207,6 +287,9 @@ pub enum PhoneError {
     /// The engines refused something (SIP, ZRTP, SRTP or codec setup).
     #[error("{0}")]
     Engine(String),
+    /// Not a DTMF key (`0`–`9`, `*`, `#`, `A`–`D`).
+    #[error("{0:?} is not a phone key (0-9, *, #, A-D)")]
+    InvalidDigit(char),
 }
 
 /// Counters of one call, for the summary.
@@ -241,6 +324,37 @@ pub struct MediaStats {
     pub stun_answered: u64,
     /// When ZRTP became secure, measured from the start of the call.
     pub time_to_secure: Option<Duration>,
+    /// RTCP compound packets sent (SRTCP once secure).
+    pub rtcp_sent: u64,
+    /// Sender/receiver reports received from the peer (authenticated).
+    pub peer_reports: u64,
+    /// Round-trip time from the peer's last report (RFC 3550 §6.4.1: A − LSR − DLSR).
+    pub rtt: Option<Duration>,
+    /// Share of our packets the peer reported lost in its last report, in 1/256
+    /// (see [`MediaStats::peer_loss_percent`]).
+    pub peer_fraction_lost: Option<u8>,
+    /// Our packets the peer reported lost in total.
+    pub peer_cumulative_lost: Option<i32>,
+    /// Interarrival jitter the peer measured on our stream.
+    pub peer_jitter: Option<Duration>,
+    /// Interarrival jitter we measured on the peer's stream (RFC 3550 A.8).
+    pub jitter: Option<Duration>,
+    /// The peer's packets that never arrived (RFC 3550 A.3).
+    pub rtp_lost: Option<i32>,
+    /// The peer sent an RTCP BYE.
+    pub peer_bye: bool,
+    /// Key presses sent (RFC 4733 events, not packets).
+    pub dtmf_sent: u64,
+    /// Key presses received.
+    pub dtmf_received: u64,
+}
+
+impl MediaStats {
+    /// The peer-reported loss of our stream in its last report, in percent.
+    pub fn peer_loss_percent(&self) -> Option<f64> {
+        self.peer_fraction_lost
+            .map(|f| f64::from(f) * 100.0 / 256.0)
+    }
 }
 
 enum Phase {
@@ -277,6 +391,93 @@ struct ActiveCall {
     local_direction: Direction,
     /// Our re-INVITE offer awaiting its answer, and the direction to go back to if it fails.
     reoffer: Option<(SessionDescription, Direction)>,
+    /// Randomness for this call (RTCP intervals).
+    rng: Box<dyn Random>,
+    /// Keys waiting to be sent, as RFC 4733 event codes.
+    dtmf_queue: VecDeque<u8>,
+    /// The key being sent.
+    dtmf: Option<DtmfSender>,
+    /// Frames of audio to send between two keys.
+    dtmf_gap: u8,
+    dtmf_rx: DtmfReceiver,
+    /// The RTP timestamp of the last key press reported (a late update must not repeat it).
+    dtmf_last_ts: Option<u32>,
+    rtcp: RtcpSession,
+}
+
+impl ActiveCall {
+    /// Where RTCP goes: the media address with rtcp-mux, else the next port (RFC 3550 §11).
+    fn rtcp_dest(&self) -> Option<SocketAddr> {
+        let to = self.remote_media?;
+        if self.negotiated.as_ref().is_some_and(|n| n.rtcp_mux) {
+            Some(to)
+        } else {
+            Some(SocketAddr::new(to.ip(), to.port().checked_add(1)?))
+        }
+    }
+
+    /// The RTP clock rate of the negotiated codec.
+    fn clock_rate(&self) -> u32 {
+        self.negotiated
+            .as_ref()
+            .map_or(48_000, |n| n.codec.clock_rate())
+    }
+}
+
+/// Sends one RTP packet of our stream (SRTP once secure) and counts it.
+#[allow(clippy::too_many_arguments, reason = "one packet's fields")]
+fn send_rtp(
+    call: &mut ActiveCall,
+    out: &mut VecDeque<Output>,
+    to: SocketAddr,
+    marker: bool,
+    pt: u8,
+    timestamp: u32,
+    payload: &[u8],
+) {
+    let Some(payload_type) = PayloadType::new(pt) else {
+        return;
+    };
+    let repr = RtpRepr {
+        marker,
+        payload_type,
+        sequence_number: call.seq,
+        timestamp,
+        ssrc: call.ssrc,
+        csrcs: CsrcList::new(),
+        extension: None,
+        payload,
+        padding: 0,
+    };
+    call.seq = call.seq.wrapping_add(1);
+    let mut buf = vec![0u8; repr.buffer_len() + 32];
+    let Ok(len) = repr.emit(&mut buf) else {
+        return;
+    };
+    let secure = call.security.state().is_encrypted();
+    let sent_len = if secure {
+        call.srtp_tx
+            .as_mut()
+            .and_then(|tx| tx.protect_rtp(&mut buf, len).ok())
+    } else {
+        Some(len)
+    };
+    let Some(l) = sent_len else {
+        return;
+    };
+    buf.truncate(l);
+    if secure {
+        call.stats.srtp_sent += 1;
+        call.stats.srtp_bytes_sent += l as u64;
+    } else {
+        call.stats.clear_rtp_sent += 1;
+    }
+    call.rtcp.on_rtp_sent(payload.len());
+    out.push_back(Output::Transmit {
+        socket: Socket::Media,
+        to,
+        data: buf,
+    });
 }
 
 impl ActiveCall {
@@ -301,6 +502,10 @@ pub struct Phone {
     out: VecDeque<Output>,
     last_stats: Option<MediaStats>,
     session_id: u64,
+    reg: Option<Registration>,
+    /// The first instant we were given, paired with `cfg.unix_time` (RTCP's NTP clock).
+    epoch: Option<Instant>,
+    shutting_down: bool,
 }
 
 impl core::fmt::Debug for Phone {
@@ -313,6 +518,10 @@ impl core::fmt::Debug for Phone {
 }
 
 const FRAME: Duration = Duration::from_millis(20);
+/// How long a key press lasts on the wire (RFC 4733 events; ITU-T Q.24 wants ≥ 40 ms).
+const DTMF_FRAMES: u16 = 5;
+/// Audio frames between two queued key presses.
+const DTMF_GAP_FRAMES: u8 = 3;
 const MAX_PENDING_MEDIA: usize = 32;
 
 fn user_reason(reason: &EndReason) -> String {
@@ -327,6 +536,16 @@ fn user_reason(reason: &EndReason) -> String {
         EndReason::Timeout => "the other side did not answer".into(),
         #[allow(unreachable_patterns, reason = "EndReason may grow")]
         other => format!("{other:?}"),
+    }
+}
+
+fn registration_failure_text(status: u16) -> String {
+    match status {
+        401 | 407 => "the registrar did not accept the user name or password".into(),
+        403 => "the registrar refused this account (SIP 403 Forbidden)".into(),
+        404 => "the registrar does not know this address (SIP 404)".into(),
+        423 => "the registrar wants a longer registration time than sotto can ask for".into(),
+        s => format!("registration failed (SIP {s})"),
     }
 }
 
@@ -361,7 +580,29 @@ impl Phone {
     pub fn new(cfg: PhoneConfig, mut rngs: RngFactory, caches: CacheFactory) -> Self {
         let mut ua_cfg = UaConfig::new(cfg.sip_addr, &cfg.user);
         ua_cfg.display_name = cfg.display_name.clone();
+        let credentials = cfg
+            .account
+            .as_ref()
+            .map(|a| Credentials::new(&a.username, a.password.as_bytes()));
+        ua_cfg.credentials = credentials.clone();
+        ua_cfg.aor = cfg.account.as_ref().map(|a| a.aor.clone());
         let ua = UserAgent::new(ua_cfg, rngs());
+        let reg = cfg.account.as_ref().map(|a| {
+            Registration::new(
+                RegistrationConfig {
+                    registrar: a.registrar_uri(),
+                    aor: a.aor.clone(),
+                    contact: ua.contact(),
+                    expires: a.expires,
+                    server: a.registrar,
+                    local_addr: cfg.sip_addr,
+                    transport: sotto_sip::transaction::Transport::Udp,
+                    timers: sotto_sip::transaction::Timers::default(),
+                    credentials,
+                },
+                rngs(),
+            )
+        });
         let mut id = [0u8; 8];
         rngs().fill(&mut id);
         Self {
@@ -374,6 +615,74 @@ impl Phone {
             out: VecDeque::new(),
             last_stats: None,
             session_id: u64::from_be_bytes(id) >> 2,
+            reg,
+            epoch: None,
+            shutting_down: false,
+        }
+    }
+
+    /// Starts the phone: registers with the account's registrar, if one is configured (call
+    /// once, before anything else; without an account it does nothing).
+    pub fn start(&mut self, now: Instant) {
+        self.epoch.get_or_insert(now);
+        if let Some(reg) = self.reg.as_mut()
+            && let Err(e) = reg.register(now)
+        {
+            warn!(%e, "cannot register");
+        }
+        self.drain_reg(now);
+    }
+
+    /// Shuts down: hangs up any call and removes our registration (REGISTER with Expires: 0).
+    /// Keep feeding datagrams and timeouts until [`Phone::shutdown_complete`] (or a deadline of
+    /// a few seconds: the registrar may not answer).
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.call.is_some() {
+            let _ = self.hangup(now);
+        }
+        self.shutting_down = true;
+        if let Some(reg) = self.reg.as_mut()
+            && let Err(e) = reg.unregister(now)
+        {
+            warn!(%e, "cannot unregister");
+        }
+        self.drain_reg(now);
+    }
+
+    /// After [`Phone::shutdown`]: the registrar answered the removal (or there was none).
+    pub fn shutdown_complete(&self) -> bool {
+        self.shutting_down && self.reg.as_ref().is_none_or(|r| r.poll_timeout().is_none())
+    }
+
+    fn drain_reg(&mut self, _now: Instant) {
+        let Some(reg) = self.reg.as_mut() else {
+            return;
+        };
+        while let Some(o) = reg.poll_output() {
+            match o {
+                RegOutput::Transmit { to, data } => self.out.push_back(Output::Transmit {
+                    socket: Socket::Sip,
+                    to,
+                    data,
+                }),
+                RegOutput::Event(e) => {
+                    let registrar = self.cfg.account.as_ref().map(|a| a.registrar);
+                    let event = match e {
+                        RegEvent::Registered { expires } => CallEvent::Registered { expires },
+                        RegEvent::Unregistered => CallEvent::Unregistered,
+                        RegEvent::Failed { status } => CallEvent::RegistrationFailed {
+                            reason: registration_failure_text(status),
+                        },
+                        RegEvent::TimedOut => CallEvent::RegistrationFailed {
+                            reason: format!(
+                                "the registrar{} did not answer; trying again in 30 s",
+                                registrar.map(|a| format!(" at {a}")).unwrap_or_default()
+                            ),
+                        },
+                    };
+                    self.out.push_back(Output::Event(event));
+                }
+            }
         }
     }
 
@@ -430,7 +739,6 @@ impl Phone {
     fn base_local_audio(&self) -> LocalAudio {
         let mut local = LocalAudio::new(self.cfg.media_addr);
         local.codecs = self.cfg.codecs.clone();
-        local.telephone_event = false;
         local
     }
 
@@ -454,6 +762,16 @@ impl Phone {
         r.fill(&mut ssrc);
         r.fill(&mut seq);
         r.fill(&mut ts);
+        // RFC 3550 §6.5.1 / RFC 7022: a random CNAME per call, nothing about the user or host.
+        let mut cname = [0u8; 12];
+        r.fill(&mut cname);
+        let cname: String = cname.iter().map(|b| format!("{b:02x}")).collect();
+        let epoch = *self.epoch.get_or_insert(now);
+        let unix_now = self
+            .cfg
+            .unix_time
+            .saturating_add(now.saturating_duration_since(epoch).as_secs());
+        let ssrc = Ssrc(u32::from_be_bytes(ssrc));
         ActiveCall {
             handle,
             phase,
@@ -466,7 +784,7 @@ impl Phone {
             security: Security::new(self.cfg.allow_insecure),
             srtp_tx: None,
             srtp_rx: None,
-            ssrc: Ssrc(u32::from_be_bytes(ssrc)),
+            ssrc,
             seq: u16::from_be_bytes(seq),
             rtp_ts: u32::from_be_bytes(ts),
             next_tick: None,
@@ -476,6 +794,13 @@ impl Phone {
             sdp_version: 1,
             local_direction: Direction::SendRecv,
             reoffer: None,
+            rng: r,
+            dtmf_queue: VecDeque::new(),
+            dtmf: None,
+            dtmf_gap: 0,
+            dtmf_rx: DtmfReceiver::new(),
+            dtmf_last_ts: None,
+            rtcp: RtcpSession::new(ssrc, cname, now, unix_now),
         }
     }
 
@@ -548,10 +873,48 @@ impl Phone {
         if matches!(call.phase, Phase::Offered { .. }) {
             return self.reject(now, true);
         }
+        // The RTCP BYE goes before the SIP BYE, which ends the peer's call at once.
+        self.rtcp_bye(now);
         let res = self.ua.hangup(now, handle);
         self.drain_ua(now);
         self.end(now, "you hung up".into());
         res.map_err(|e| PhoneError::Engine(e.to_string()))
+    }
+
+    /// Sends a key press to the peer as an RFC 4733 telephone-event: `0`–`9`, `*`, `#`,
+    /// `A`–`D`. Only during a call that may carry media (secure, or insecure by the user's
+    /// choice), and only if the peer accepted telephone-event in SDP. Keys are queued and
+    /// sent one after another on the media clock: each lasts 100 ms (start packet with the
+    /// marker bit, updates every 20 ms at the same timestamp, the end packet three times),
+    /// replacing the audio meanwhile, with 60 ms of audio between keys. All through SRTP.
+    pub fn send_dtmf(&mut self, _now: Instant, digit: char) -> Result<(), PhoneError> {
+        if !matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D') {
+            return Err(PhoneError::InvalidDigit(digit));
+        }
+        let event = digit_to_event(digit).ok_or(PhoneError::InvalidDigit(digit))?;
+        let call = self.call.as_mut().ok_or(PhoneError::NoCall)?;
+        if !call.security.state().media_allowed() || call.next_tick.is_none() {
+            return Err(PhoneError::WrongState(
+                "keys can be sent only once the call is secure",
+            ));
+        }
+        if call
+            .negotiated
+            .as_ref()
+            .and_then(|n| n.telephone_event_pt)
+            .is_none()
+        {
+            return Err(PhoneError::WrongState(
+                "the other phone does not accept keys (no telephone-event in its SDP)",
+            ));
+        }
+        if call.dtmf_queue.len() >= 64 {
+            return Err(PhoneError::WrongState(
+                "too many keys are waiting to be sent",
+            ));
+        }
+        call.dtmf_queue.push_back(event);
+        Ok(())
     }
 
     /// Puts the peer on hold (`on`) or resumes, with a re-INVITE (RFC 3264 §8.4: our offer is
@@ -622,6 +985,15 @@ impl Phone {
 
     /// A datagram on the SIP socket.
     pub fn handle_sip(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.epoch.get_or_insert(now);
+        if let Some(reg) = self.reg.as_mut()
+            && let Ok(Message::Response(r)) = Message::parse(data)
+            && r.headers.cseq().is_ok_and(|c| c.method == Method::Register)
+        {
+            reg.handle_response(now, r);
+            self.drain_reg(now);
+            return;
+        }
         self.ua.handle_datagram(now, from, data);
         self.drain_ua(now);
     }
@@ -703,8 +1075,37 @@ impl Phone {
                 let Ok(pkt) = RtpPacket::new_checked(clear) else {
                     return;
                 };
+                let clock_rate = call.clock_rate();
+                call.rtcp.on_rtp_received(
+                    now,
+                    pkt.ssrc(),
+                    pkt.sequence_number(),
+                    pkt.timestamp(),
+                    clock_rate,
+                );
+                let pt = Some(pkt.payload_type().get());
+                if pt.is_some() && pt == call.negotiated.as_ref().and_then(|n| n.telephone_event_pt)
+                {
+                    // RFC 4733 §2.5.2: one key press per event timestamp, however many of its
+                    // packets arrive (or are lost, or repeated).
+                    let notices = call
+                        .dtmf_rx
+                        .on_packet(pkt.timestamp(), pkt.payload())
+                        .unwrap_or_default();
+                    for n in notices.into_iter().flatten() {
+                        if let DtmfNotice::Start { event, timestamp } = n
+                            && call.dtmf_last_ts != Some(timestamp)
+                            && let Some(digit) = event_to_digit(event)
+                        {
+                            call.dtmf_last_ts = Some(timestamp);
+                            call.stats.dtmf_received += 1;
+                            self.out.push_back(Output::Event(CallEvent::Dtmf { digit }));
+                        }
+                    }
+                    return;
+                }
                 let expected_pt = call.negotiated.as_ref().map(|n| n.pt);
-                if Some(pkt.payload_type().get()) != expected_pt {
+                if pt != expected_pt {
                     return;
                 }
                 if let Some(c) = call.codec.as_mut() {
@@ -715,7 +1116,16 @@ impl Phone {
                 if let Some(rx) = call.srtp_rx.as_mut() {
                     let mut buf = data.to_vec();
                     match rx.unprotect_rtcp(&mut buf) {
-                        Ok(_) => call.stats.srtcp_received += 1,
+                        Ok(n) => {
+                            call.stats.srtcp_received += 1;
+                            let clock_rate = call.clock_rate();
+                            match buf.get(..n).map(Compound::parse_relaxed) {
+                                Some(Ok(c)) => {
+                                    call.rtcp.on_compound(now, &c, clock_rate, &mut call.stats);
+                                }
+                                _ => trace!("SRTCP payload is not RTCP: ignored"),
+                            }
+                        }
                         Err(e) => {
                             call.stats.srtcp_rejected += 1;
                             trace!(%e, "SRTCP packet rejected");
@@ -729,6 +1139,12 @@ impl Phone {
 
     /// Call at (or after) [`Phone::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(reg) = self.reg.as_mut()
+            && reg.poll_timeout().is_some_and(|t| t <= now)
+        {
+            reg.handle_timeout(now);
+            self.drain_reg(now);
+        }
         if self.ua.poll_timeout().is_some_and(|t| t <= now) {
             self.ua.handle_timeout(now);
             self.drain_ua(now);
@@ -741,18 +1157,61 @@ impl Phone {
             self.drain_zrtp(now);
         }
         self.media_ticks(now);
+        if self
+            .call
+            .as_ref()
+            .and_then(|c| c.rtcp.next())
+            .is_some_and(|t| t <= now)
+        {
+            self.send_rtcp(now, false);
+        }
+    }
+
+    /// Sends our RTCP compound report (with BYE if `bye`): SRTCP once secure, never before
+    /// media may flow.
+    fn send_rtcp(&mut self, now: Instant, bye: bool) {
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        if !call.security.state().media_allowed() {
+            return;
+        }
+        let Some(to) = call.rtcp_dest() else {
+            return;
+        };
+        let Some(mut bytes) = call.rtcp.build(now, call.rtp_ts, bye, call.rng.as_mut()) else {
+            return;
+        };
+        if call.security.state().is_encrypted() {
+            let Some(tx) = call.srtp_tx.as_mut() else {
+                return;
+            };
+            if let Err(e) = tx.protect_rtcp_vec(&mut bytes) {
+                warn!(%e, "SRTCP protect failed; report not sent");
+                return;
+            }
+        }
+        call.stats.rtcp_sent += 1;
+        self.out.push_back(Output::Transmit {
+            socket: Socket::Media,
+            to,
+            data: bytes,
+        });
     }
 
     /// The earliest time [`Phone::handle_timeout`] wants to run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.ua.poll_timeout();
+        if let Some(r) = self.reg.as_ref().and_then(Registration::poll_timeout) {
+            t = Some(t.map_or(r, |t| t.min(r)));
+        }
         if let Some(call) = &self.call {
             let z = if call.zrtp_started {
                 call.zrtp.poll_timeout()
             } else {
                 None
             };
-            for c in [z, call.next_tick].into_iter().flatten() {
+            for c in [z, call.next_tick, call.rtcp.next()].into_iter().flatten() {
                 t = Some(t.map_or(c, |t| t.min(c)));
             }
         }
@@ -957,6 +1416,7 @@ impl Phone {
                 Err(e) => warn!(%e, ?codec, "cannot set up the audio codec; no audio"),
             }
             call.next_tick = Some(now);
+            call.rtcp.start(now, call.rng.as_mut());
         }
     }
 
@@ -1111,65 +1571,63 @@ impl Phone {
             return;
         };
         let pt = neg.pt;
+        let te_pt = neg.telephone_event_pt;
         // RFC 3264 §5.1: no media on a stream we may not send on (held, or holding with
         // `inactive`); the RTP clock runs on so the peer's timing stays right on resume. While
         // we hold the peer (our `sendonly`, RFC 3264 §8.4) we may send but do not: there is no
         // music on hold, and the microphone must not reach someone the user put on hold.
         let holding = call.local_direction == Direction::SendOnly;
         let may_send = neg.direction.can_send() && !holding;
-        // Send one frame.
-        let mut pcm = [0i16; OPUS_FRAME];
-        self.audio.capture(&mut pcm);
-        let mut payload = [0u8; 1275];
-        let encoded = call
-            .codec
-            .as_mut()
-            .and_then(|c| c.encode(&pcm, &mut payload));
-        if let Some(n) = encoded.filter(|_| may_send) {
-            if let (Some(pt), Some(p)) = (PayloadType::new(pt), payload.get(..n)) {
-                let repr = RtpRepr {
-                    marker: false,
-                    payload_type: pt,
-                    sequence_number: call.seq,
-                    timestamp: call.rtp_ts,
-                    ssrc: call.ssrc,
-                    csrcs: CsrcList::new(),
-                    extension: None,
-                    payload: p,
-                    padding: 0,
-                };
-                let mut buf = vec![0u8; repr.buffer_len() + 32];
-                if let Ok(len) = repr.emit(&mut buf) {
-                    let secure = call.security.state().is_encrypted();
-                    let sent_len = if secure {
-                        call.srtp_tx
-                            .as_mut()
-                            .and_then(|tx| tx.protect_rtp(&mut buf, len).ok())
-                    } else {
-                        Some(len)
-                    };
-                    if let Some(l) = sent_len {
-                        buf.truncate(l);
-                        if secure {
-                            call.stats.srtp_sent += 1;
-                            call.stats.srtp_bytes_sent += l as u64;
-                        } else {
-                            call.stats.clear_rtp_sent += 1;
-                        }
-                        self.out.push_back(Output::Transmit {
-                            socket: Socket::Media,
-                            to,
-                            data: buf,
-                        });
-                    }
-                }
-            }
-            call.seq = call.seq.wrapping_add(1);
-        }
         let step = call
             .codec
             .as_ref()
             .map_or(OPUS_FRAME as u32, CodecPath::timestamp_step);
+        // A key press (RFC 4733 §2.5.1) replaces the audio while it lasts; all its packets
+        // carry the RTP time of its start.
+        if may_send && call.dtmf.is_none() && call.dtmf_gap == 0 {
+            let duration = u16::try_from(step * u32::from(DTMF_FRAMES)).unwrap_or(u16::MAX);
+            let step16 = u16::try_from(step).unwrap_or(u16::MAX);
+            if let Some(event) = call.dtmf_queue.pop_front() {
+                call.dtmf = DtmfSender::new(event, 10, call.rtp_ts, duration, step16).ok();
+                call.stats.dtmf_sent += 1;
+            }
+        }
+        let mut pcm = [0i16; OPUS_FRAME];
+        self.audio.capture(&mut pcm);
+        let dtmf_packet = match (call.dtmf.as_mut(), te_pt) {
+            (Some(d), Some(te)) if may_send => match d.next_packet() {
+                Some(p) => Some((te, p)),
+                None => {
+                    call.dtmf = None;
+                    call.dtmf_gap = DTMF_GAP_FRAMES;
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some((te, p)) = dtmf_packet {
+            send_rtp(
+                call,
+                &mut self.out,
+                to,
+                p.marker,
+                te,
+                p.timestamp,
+                &p.event.to_bytes(),
+            );
+        } else {
+            call.dtmf_gap = call.dtmf_gap.saturating_sub(1);
+            // Send one frame of audio.
+            let mut payload = [0u8; 1275];
+            let encoded = call
+                .codec
+                .as_mut()
+                .and_then(|c| c.encode(&pcm, &mut payload));
+            if let Some(p) = encoded.filter(|_| may_send).and_then(|n| payload.get(..n)) {
+                let ts = call.rtp_ts;
+                send_rtp(call, &mut self.out, to, false, pt, ts, p);
+            }
+        }
         call.rtp_ts = call.rtp_ts.wrapping_add(step);
         // Play one frame.
         let mut out = [0i16; OPUS_FRAME];
@@ -1184,8 +1642,21 @@ impl Phone {
         }
     }
 
-    fn end(&mut self, _now: Instant, reason: String) {
-        if let Some(call) = self.call.take() {
+    /// RFC 3550 §6.6: an RTCP BYE when we leave the session (once; only if media ran).
+    fn rtcp_bye(&mut self, now: Instant) {
+        if self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.rtcp.started() && !c.rtcp.bye_sent())
+        {
+            self.send_rtcp(now, true);
+        }
+    }
+
+    fn end(&mut self, now: Instant, reason: String) {
+        self.rtcp_bye(now);
+        if let Some(mut call) = self.call.take() {
+            call.rtcp.fill_stats(&mut call.stats);
             self.last_stats = Some(call.stats);
             self.out
                 .push_back(Output::Event(CallEvent::Ended { reason }));

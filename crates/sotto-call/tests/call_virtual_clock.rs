@@ -522,3 +522,253 @@ fn whole_call_in_g711_when_the_caller_offers_nothing_else() {
         assert_eq!(o.sas_a, o.sas_b);
     }
 }
+
+/// Two phones (A calls B, B answers) through netem with `loss` and 15 ms each way, driven
+/// until both are secure.
+fn secure_pair(seed: u64, loss: f64) -> Pair<PhoneEnd, PhoneEnd> {
+    let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
+    let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
+    let caches = fresh_caches();
+    let (pa, _) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0, None);
+    let (pb, _) = phone(seed + 7, 0xb2, b_sip, b_media, caches.1, 1000.0, None);
+    let end = |phone, sip, media, peer_sip, peer_media, auto_answer| PhoneEnd {
+        phone,
+        sip,
+        media,
+        peer_sip,
+        peer_media,
+        auto_answer,
+        events: Vec::new(),
+        queue: VecDeque::new(),
+    };
+    let a = end(pa, a_sip, a_media, b_sip, b_media, false);
+    let b = end(pb, b_sip, b_media, a_sip, a_media, true);
+    let cfg = NetemConfig::default()
+        .loss(loss)
+        .delay(Duration::from_millis(15));
+    let mut pair = Pair::new(a, b, Link::symmetric(cfg, seed), Instant::now());
+    pair.enable_capture();
+    let now = pair.now();
+    pair.a_mut()
+        .phone
+        .call(now, "sip:userb2@127.0.0.1:5062".parse().unwrap(), b_sip)
+        .unwrap();
+    pair.drive_until(
+        |a, b| a.secure_at().is_some() && b.secure_at().is_some(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    pair
+}
+
+fn dtmf_heard(end: &PhoneEnd) -> String {
+    end.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            CallEvent::Dtmf { digit } => Some(*digit),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 4733 key presses both ways through 10 % loss: each press is reported exactly once on
+/// the other side, in order, though its start packet, updates or some of its three end
+/// packets are lost; they travel as SRTP (the peer authenticates every one, and nothing
+/// RTP-like leaves before SECURE); keys before SECURE and non-keys are refused.
+#[test]
+fn dtmf_both_ways_one_event_per_press_through_loss() {
+    let mut before = secure_pair(40, 0.0);
+    // A fresh call that is not secure yet refuses keys.
+    let b_sip = before.b().sip;
+    let now = before.now();
+    let _ = before.a_mut().phone.hangup(now);
+    let now = before.now();
+    before
+        .a_mut()
+        .phone
+        .call(now, "sip:userb2@127.0.0.1:5062".parse().unwrap(), b_sip)
+        .unwrap();
+    assert!(matches!(
+        before.a_mut().phone.send_dtmf(now, '1'),
+        Err(sotto_call::phone::PhoneError::WrongState(_))
+    ));
+    drop(before);
+
+    for seed in [41, 42, 43] {
+        let mut pair = secure_pair(seed, 0.10);
+        let now = pair.now();
+        for bad in ['E', 'x', ' ', 'a', '\u{e9}'] {
+            assert!(matches!(
+                pair.a_mut().phone.send_dtmf(now, bad),
+                Err(sotto_call::phone::PhoneError::InvalidDigit(_))
+            ));
+        }
+        for d in "0123456789*#ABCD".chars() {
+            pair.a_mut().phone.send_dtmf(now, d).unwrap();
+        }
+        for d in "#95*".chars() {
+            pair.b_mut().phone.send_dtmf(now, d).unwrap();
+        }
+        // 16 keys × (7 + 3) frames of 20 ms = 3.2 s.
+        pair.run_for(Duration::from_secs(5)).unwrap();
+        assert_eq!(dtmf_heard(pair.b()), "0123456789*#ABCD", "seed {seed}");
+        assert_eq!(dtmf_heard(pair.a()), "#95*", "seed {seed}");
+        let (sa, sb) = (
+            pair.a().phone.stats().unwrap().clone(),
+            pair.b().phone.stats().unwrap().clone(),
+        );
+        assert_eq!((sa.dtmf_sent, sa.dtmf_received), (16, 4), "{sa:?}");
+        assert_eq!((sb.dtmf_sent, sb.dtmf_received), (4, 16), "{sb:?}");
+        assert_eq!(sa.srtp_rejected + sb.srtp_rejected, 0);
+        assert_eq!(sa.clear_rtp_sent + sb.clear_rtp_sent, 0);
+        // Audio resumed after the keys.
+        let sent = pair.a().phone.stats().unwrap().srtp_sent;
+        pair.run_for(Duration::from_millis(500)).unwrap();
+        assert!(pair.a().phone.stats().unwrap().srtp_sent >= sent + 24);
+        for c in pair.captured() {
+            let Some((1, d)) = c.data.split_first() else {
+                continue;
+            };
+            if classify(d) == Kind::Rtp {
+                let secure = match c.from {
+                    sotto_netem::Side::A => pair.a().secure_at(),
+                    sotto_netem::Side::B => pair.b().secure_at(),
+                };
+                assert!(secure.is_some_and(|s| c.at >= s));
+                // A clear telephone-event packet would be 12 + 4 bytes; SRTP adds the tag.
+                assert!(d.len() > 16);
+            }
+        }
+    }
+}
+
+/// RTCP (RFC 3550 §6): compound SR + SDES reports leave at the §6.3 interval (first after
+/// 2.5 s × [0.5, 1.5) / (e − 3/2), then 5 s × the same), only after SECURE and only as SRTCP
+/// (E bit set, indexes counting up, the body not parseable as clear RTCP, a tampered copy
+/// rejected by the peer); the peer's reports give the round-trip time of the 2 × 15 ms netem
+/// delay and its loss figures; hang-up sends an RTCP BYE.
+#[test]
+fn rtcp_interval_srtcp_rtt_and_bye() {
+    let mut pair = secure_pair(50, 0.0);
+    pair.run_for(Duration::from_secs(40)).unwrap();
+    let comp = std::f64::consts::E - 1.5;
+    for side in [sotto_netem::Side::A, sotto_netem::Side::B] {
+        let end = match side {
+            sotto_netem::Side::A => pair.a(),
+            sotto_netem::Side::B => pair.b(),
+        };
+        let secure = end.secure_at().unwrap();
+        let tag_len = match end.phone.secure_summary().unwrap().auth_tag.as_str() {
+            "HS32" => 4,
+            _ => 10,
+        };
+        let rtcp: Vec<_> = pair
+            .captured()
+            .iter()
+            .filter(|c| c.from == side)
+            .filter_map(|c| match c.data.split_first() {
+                Some((1, d)) if classify(d) == Kind::Rtcp => Some((c.at, d.to_vec())),
+                _ => None,
+            })
+            .collect();
+        assert!(rtcp.len() >= 6, "{side:?}: {} RTCP packets", rtcp.len());
+        let first = rtcp[0].0.duration_since(secure).as_secs_f64();
+        assert!(
+            (2.5 * 0.5 / comp..=2.5 * 1.5 / comp + 0.03).contains(&first),
+            "first report {first} s after secure"
+        );
+        let gaps: Vec<f64> = rtcp
+            .windows(2)
+            .map(|w| w[1].0.duration_since(w[0].0).as_secs_f64())
+            .collect();
+        for g in &gaps {
+            assert!(
+                (5.0 * 0.5 / comp - 0.001..=5.0 * 1.5 / comp + 0.001).contains(g),
+                "{side:?}: interval {g} s ({gaps:?})"
+            );
+        }
+        // Randomized, not a fixed period.
+        assert!(gaps.iter().any(|g| (g - gaps[0]).abs() > 0.05), "{gaps:?}");
+        for (i, (_, d)) in rtcp.iter().enumerate() {
+            let idx_at = d.len() - tag_len - 4;
+            let e_index = u32::from_be_bytes(d[idx_at..idx_at + 4].try_into().unwrap());
+            assert!(e_index & 0x8000_0000 != 0, "SRTCP E bit not set");
+            assert_eq!(e_index & 0x7fff_ffff, i as u32, "SRTCP index");
+            assert_eq!(d[1], 200, "first packet is an SR (we send audio)");
+            assert!(
+                sotto_rtp::Compound::parse(&d[..idx_at]).is_err(),
+                "an SRTCP body parses as clear RTCP"
+            );
+        }
+    }
+    let sa = pair.a().phone.stats().unwrap().clone();
+    let sb = pair.b().phone.stats().unwrap().clone();
+    eprintln!("A: {sa:?}\nB: {sb:?}");
+    for s in [&sa, &sb] {
+        let rtt = s.rtt.expect("an RTT from the peer's reports");
+        assert!(
+            rtt >= Duration::from_micros(29_500) && rtt <= Duration::from_micros(31_000),
+            "RTT {rtt:?} for 2 × 15 ms"
+        );
+        assert!(s.peer_reports >= 6 && s.rtcp_sent >= 6, "{s:?}");
+        assert_eq!(s.peer_fraction_lost, Some(0));
+        assert_eq!(s.peer_cumulative_lost, Some(0));
+        assert_eq!(s.srtcp_rejected, 0);
+        assert!(s.peer_jitter.is_some());
+    }
+
+    // A tampered SRTCP packet is refused (authenticated).
+    let (_, good) = pair
+        .captured()
+        .iter()
+        .filter(|c| c.from == sotto_netem::Side::A)
+        .filter_map(|c| match c.data.split_first() {
+            Some((1, d)) if classify(d) == Kind::Rtcp => Some((c.at, d.to_vec())),
+            _ => None,
+        })
+        .next_back()
+        .unwrap();
+    // A later index (so the replay check passes) under the old tag: only authentication can
+    // catch it (the index is covered by the tag, RFC 3711 §3.4).
+    let tag_len = match pair.a().phone.secure_summary().unwrap().auth_tag.as_str() {
+        "HS32" => 4,
+        _ => 10,
+    };
+    let mut bad = good.clone();
+    let idx_at = bad.len() - tag_len - 4;
+    let e_index = u32::from_be_bytes(bad[idx_at..idx_at + 4].try_into().unwrap()) + 5;
+    bad[idx_at..idx_at + 4].copy_from_slice(&e_index.to_be_bytes());
+    let mut tagged = vec![1u8];
+    tagged.extend_from_slice(&bad);
+    pair.inject(sotto_netem::Side::B, &tagged);
+    pair.run_for(Duration::from_millis(100)).unwrap();
+    assert_eq!(pair.b().phone.stats().unwrap().srtcp_rejected, 1);
+
+    // Hang-up: A sends an RTCP BYE that B authenticates.
+    let now = pair.now();
+    pair.a_mut().phone.hangup(now).unwrap();
+    pair.drive_until(|_, b| b.ended().is_some(), Duration::from_secs(5))
+        .unwrap();
+    assert!(pair.b().phone.stats().unwrap().peer_bye);
+}
+
+/// With 10 % loss, the peer-reported fraction lost reflects it (and RTT stays the netem's).
+#[test]
+fn rtcp_reports_loss() {
+    let mut pair = secure_pair(60, 0.10);
+    pair.run_for(Duration::from_secs(30)).unwrap();
+    for s in [
+        pair.a().phone.stats().unwrap(),
+        pair.b().phone.stats().unwrap(),
+    ] {
+        let loss = s.peer_loss_percent().expect("a peer report");
+        assert!((3.0..=20.0).contains(&loss), "peer-reported loss {loss} %");
+        let lost = s.peer_cumulative_lost.unwrap();
+        assert!(lost > 50, "{s:?}");
+        assert!(s.rtp_lost.unwrap() > 0, "{s:?}");
+        let rtt = s.rtt.unwrap();
+        assert!(rtt >= Duration::from_micros(29_500) && rtt <= Duration::from_micros(31_000));
+    }
+}

@@ -62,9 +62,18 @@ pub enum Command {
     ConfirmSas,
     /// The SAS did not match.
     RejectSas,
-    /// Stop the driver and give the phone back.
+    /// Send a key press (RFC 4733): `0`–`9`, `*`, `#`, `A`–`D`.
+    Dtmf {
+        /// The key.
+        digit: char,
+    },
+    /// Stop the driver and give the phone back: hangs up, unregisters (waiting up to
+    /// [`SHUTDOWN_GRACE`] for the registrar's answer).
     Stop,
 }
+
+/// How long [`Command::Stop`] waits for the registrar to confirm the removal of our binding.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An event, with the time the driver saw it.
 #[derive(Debug, Clone)]
@@ -117,13 +126,16 @@ fn apply(
         Command::Hold { on } => phone.hold(now, on),
         Command::ConfirmSas => phone.confirm_sas(now),
         Command::RejectSas => phone.reject_sas(now),
+        Command::Dtmf { digit } => phone.send_dtmf(now, digit),
         Command::Stop => Ok(()),
     }
 }
 
 /// Drives `phone` until [`Command::Stop`] (or the command channel closes), then returns it so
-/// the caller can read its statistics. Socket receive errors other than transient ones end the
-/// driver with that error.
+/// the caller can read its statistics. Starts it first ([`Phone::start`]: registration, when
+/// an account is configured) and shuts it down at the end ([`Phone::shutdown`]: hang-up and
+/// unregistration). Socket receive errors other than transient ones end the driver with that
+/// error.
 pub async fn run_phone(
     mut phone: Phone,
     sip: UdpSocket,
@@ -133,6 +145,7 @@ pub async fn run_phone(
 ) -> io::Result<Phone> {
     let mut sip_buf = vec![0u8; MAX_DATAGRAM];
     let mut media_buf = vec![0u8; MAX_DATAGRAM];
+    phone.start(Instant::now());
     loop {
         flush(&mut phone, &sip, &media, &events).await;
         let deadline = phone.poll_timeout();
@@ -163,7 +176,8 @@ pub async fn run_phone(
             }
             c = commands.recv() => match c {
                 None | Some(Command::Stop) => {
-                    flush(&mut phone, &sip, &media, &events).await;
+                    phone.shutdown(Instant::now());
+                    shutdown(&mut phone, &sip, &media, &events, &mut sip_buf).await;
                     return Ok(phone);
                 }
                 Some(cmd) => {
@@ -172,6 +186,44 @@ pub async fn run_phone(
                     }
                 }
             },
+        }
+    }
+}
+
+/// Lets the phone finish its shutdown (the registrar's answer to our unregistration), for at
+/// most [`SHUTDOWN_GRACE`]. Media is no longer read.
+async fn shutdown(
+    phone: &mut Phone,
+    sip: &UdpSocket,
+    media: &UdpSocket,
+    events: &mpsc::UnboundedSender<TimedEvent>,
+    sip_buf: &mut [u8],
+) {
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    loop {
+        flush(phone, sip, media, events).await;
+        if phone.shutdown_complete() {
+            return;
+        }
+        let wake = phone
+            .poll_timeout()
+            .map_or(deadline, tokio::time::Instant::from_std)
+            .min(deadline);
+        tokio::select! {
+            r = sip.recv_from(sip_buf) => {
+                if let Ok((n, from)) = r
+                    && let Some(d) = sip_buf.get(..n)
+                {
+                    phone.handle_sip(Instant::now(), from, d);
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {
+                if tokio::time::Instant::now() >= deadline {
+                    flush(phone, sip, media, events).await;
+                    return;
+                }
+                phone.handle_timeout(Instant::now());
+            }
         }
     }
 }

@@ -605,8 +605,31 @@ impl Codec {
     }
 }
 
-/// The payload type we offer telephone-event (RFC 4733) with.
+/// The payload type we offer telephone-event/48000 (RFC 4733, beside Opus) with.
 pub const TELEPHONE_EVENT_PT: u8 = 101;
+/// The payload type we offer telephone-event/8000 (RFC 4733, beside G.711) with.
+pub const TELEPHONE_EVENT_8K_PT: u8 = 100;
+
+/// Our payload type for telephone-event at an RTP clock rate (RFC 4733 §2.1: the events use
+/// the clock rate of the audio codec they go with).
+fn our_te_pt(rate: u32) -> u8 {
+    if rate == 48_000 {
+        TELEPHONE_EVENT_PT
+    } else {
+        TELEPHONE_EVENT_8K_PT
+    }
+}
+
+/// The distinct clock rates of `codecs`, in order.
+fn clock_rates(codecs: impl Iterator<Item = Codec>) -> Vec<u32> {
+    let mut rates = Vec::new();
+    for c in codecs {
+        if !rates.contains(&c.clock_rate()) {
+            rates.push(c.clock_rate());
+        }
+    }
+    rates
+}
 
 /// What we want for our audio stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -615,7 +638,8 @@ pub struct LocalAudio {
     pub addr: SocketAddr,
     /// Codecs in order of preference.
     pub codecs: Vec<Codec>,
-    /// Offer telephone-event/8000 (and /48000 with Opus is not needed: we use 8000).
+    /// Offer telephone-event (RFC 4733) at the clock rate of each offered codec: /48000 with
+    /// Opus, /8000 with G.711.
     pub telephone_event: bool,
     /// Offer/accept rtcp-mux.
     pub rtcp_mux: bool,
@@ -651,7 +675,7 @@ pub struct NegotiatedAudio {
     pub codec: Codec,
     /// Its payload type.
     pub pt: u8,
-    /// telephone-event payload type, if both support it.
+    /// telephone-event payload type at the negotiated codec's clock rate, if both support it.
     pub telephone_event_pt: Option<u8>,
     /// RTP and RTCP share one port.
     pub rtcp_mux: bool,
@@ -686,7 +710,7 @@ fn base_session(addr: IpAddr, session_id: u64, version: u64) -> SessionDescripti
 fn audio_attrs(
     local: &LocalAudio,
     pts: &[(Codec, u8)],
-    te: Option<u8>,
+    te: &[(u8, u32)],
     mux: bool,
     dir: Direction,
 ) -> Vec<Attribute> {
@@ -701,9 +725,9 @@ fn audio_attrs(
             out.push(a("fmtp", Some(format!("{pt} useinbandfec=1"))));
         }
     }
-    if let Some(te) = te {
-        out.push(a("rtpmap", Some(format!("{te} telephone-event/8000"))));
-        out.push(a("fmtp", Some(format!("{te} 0-16"))));
+    for (te, rate) in te {
+        out.push(a("rtpmap", Some(format!("{te} telephone-event/{rate}"))));
+        out.push(a("fmtp", Some(format!("{te} 0-15"))));
     }
     out.push(a("ptime", Some(local.ptime.to_string())));
     if mux {
@@ -720,11 +744,16 @@ fn audio_attrs(
 pub fn create_offer(local: &LocalAudio, session_id: u64, version: u64) -> SessionDescription {
     let mut sd = base_session(local.addr.ip(), session_id, version);
     let pts: Vec<(Codec, u8)> = local.codecs.iter().map(|c| (*c, c.default_pt())).collect();
-    let te = local.telephone_event.then_some(TELEPHONE_EVENT_PT);
+    let te: Vec<(u8, u32)> = if local.telephone_event {
+        clock_rates(local.codecs.iter().copied())
+            .into_iter()
+            .map(|r| (our_te_pt(r), r))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut formats: Vec<String> = pts.iter().map(|(_, p)| p.to_string()).collect();
-    if let Some(te) = te {
-        formats.push(te.to_string());
-    }
+    formats.extend(te.iter().map(|(p, _)| p.to_string()));
     sd.media.push(MediaDescription {
         media: "audio".into(),
         port: local.addr.port(),
@@ -734,7 +763,7 @@ pub fn create_offer(local: &LocalAudio, session_id: u64, version: u64) -> Sessio
         title: None,
         connection: None,
         bandwidths: Vec::new(),
-        attributes: audio_attrs(local, &pts, te, local.rtcp_mux, local.direction),
+        attributes: audio_attrs(local, &pts, &te, local.rtcp_mux, local.direction),
     });
     sd
 }
@@ -755,10 +784,11 @@ fn offered_codecs(m: &MediaDescription, local: &LocalAudio) -> Vec<(Codec, u8)> 
         .collect()
 }
 
-fn telephone_event_pt(m: &MediaDescription) -> Option<u8> {
+/// The peer's telephone-event payload type at `rate` (RFC 4733 §7.1.1), if it lists one.
+fn telephone_event_pt(m: &MediaDescription, rate: u32) -> Option<u8> {
     m.rtpmaps()
         .into_iter()
-        .find(|r| r.encoding.eq_ignore_ascii_case("telephone-event") && r.clock_rate == 8000)
+        .find(|r| r.encoding.eq_ignore_ascii_case("telephone-event") && r.clock_rate == rate)
         .map(|r| r.pt)
         .filter(|pt| m.formats.iter().any(|f| f.parse::<u8>().ok() == Some(*pt)))
 }
@@ -806,10 +836,13 @@ pub fn create_answer(
         let remote_addr = offer
             .media_addr(m)
             .ok_or(SipError::NotAcceptable("no usable connection address"))?;
-        let te = if local.telephone_event {
-            telephone_event_pt(m)
+        let te: Vec<(u8, u32)> = if local.telephone_event {
+            clock_rates(codecs.iter().map(|(c, _)| *c))
+                .into_iter()
+                .filter_map(|r| telephone_event_pt(m, r).map(|p| (p, r)))
+                .collect()
         } else {
-            None
+            Vec::new()
         };
         let mux = local.rtcp_mux && m.rtcp_mux();
         let dir = Direction::answer(m.direction(session_dir), local.direction);
@@ -820,9 +853,7 @@ pub fn create_answer(
             dir
         };
         let mut formats: Vec<String> = codecs.iter().map(|(_, p)| p.to_string()).collect();
-        if let Some(te) = te {
-            formats.push(te.to_string());
-        }
+        formats.extend(te.iter().map(|(p, _)| p.to_string()));
         let (codec, pt) = codecs
             .first()
             .copied()
@@ -836,13 +867,17 @@ pub fn create_answer(
             title: None,
             connection: None,
             bandwidths: Vec::new(),
-            attributes: audio_attrs(local, &codecs, te, mux, dir),
+            attributes: audio_attrs(local, &codecs, &te, mux, dir),
         });
+        let te_pt = te
+            .iter()
+            .find(|(_, r)| *r == codec.clock_rate())
+            .map(|(p, _)| *p);
         negotiated = Some(NegotiatedAudio {
             remote_addr,
             codec,
             pt,
-            telephone_event_pt: te,
+            telephone_event_pt: te_pt,
             rtcp_mux: mux,
             ptime: m.ptime().unwrap_or(local.ptime),
             direction: dir,
@@ -896,7 +931,7 @@ pub fn process_answer(
         codec,
         pt,
         telephone_event_pt: if local.telephone_event {
-            telephone_event_pt(m)
+            telephone_event_pt(m, codec.clock_rate())
         } else {
             None
         },
@@ -986,6 +1021,55 @@ m=video 5000 RTP/AVP 31\r\nm=audio 4000 RTP/SAVP 0 8\r\na=sendonly\r\n";
             create_answer(&bad, &local, 1, 1),
             Err(SipError::NotAcceptable(_))
         ));
+    }
+
+    /// RFC 4733 §2.1/§7.1.1: telephone-event runs at the clock rate of the codec it goes with,
+    /// so it is offered at 48000 beside Opus and at 8000 beside G.711, and the negotiated one
+    /// follows the chosen codec.
+    #[test]
+    fn telephone_event_follows_the_codec_clock_rate() {
+        let local = LocalAudio::new("192.0.2.1:40000".parse().unwrap());
+        let offer = create_offer(&local, 1, 1);
+        let text = String::from_utf8(offer.to_bytes()).unwrap();
+        assert!(
+            text.contains("m=audio 40000 RTP/AVP 96 0 8 101 100\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("a=rtpmap:101 telephone-event/48000\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("a=rtpmap:100 telephone-event/8000\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("a=fmtp:101 0-15\r\n"), "{text}");
+
+        // A Linphone-like offer: Opus with te/48000 (101) and G.711 with te/8000 (100).
+        let lp = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 96 0 101 100\r\na=rtpmap:96 opus/48000/2\r\n\
+a=rtpmap:101 telephone-event/48000\r\na=rtpmap:100 telephone-event/8000\r\n";
+        let lp = SessionDescription::parse(lp).unwrap();
+        let (ans, n) = create_answer(&lp, &local, 2, 1).unwrap();
+        assert_eq!((n.codec, n.telephone_event_pt), (Codec::Opus, Some(101)));
+        assert_eq!(ans.media[0].formats, ["96", "0", "101", "100"]);
+        // G.711 only: the 8 kHz one.
+        let g711 = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 8 97\r\na=rtpmap:97 telephone-event/8000\r\n";
+        let g711 = SessionDescription::parse(g711).unwrap();
+        let (ans, n) = create_answer(&g711, &local, 2, 1).unwrap();
+        assert_eq!((n.codec, n.telephone_event_pt), (Codec::Pcma, Some(97)));
+        assert_eq!(ans.media[0].formats, ["8", "97"]);
+        let back = process_answer(&offer, &ans, &local);
+        // Our offer had other PTs, but the answer's te PT is what we send with.
+        assert!(back.is_ok());
+        // A peer with no telephone-event: none negotiated, nothing in the answer.
+        let none = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0\r\n";
+        let (ans, n) =
+            create_answer(&SessionDescription::parse(none).unwrap(), &local, 2, 1).unwrap();
+        assert_eq!(n.telephone_event_pt, None);
+        assert_eq!(ans.media[0].formats, ["0"]);
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct UaConfig {
     /// How long our INVITE may ring without a final answer before we CANCEL it (like Timer C
     /// of §16.6, for a UAC); 3 minutes by default.
     pub invite_timeout: Duration,
+    /// Our address of record at a registrar: the From of our INVITEs when set (a proxy
+    /// authenticates and routes by it), else `sip:user@local_addr`.
+    pub aor: Option<Uri>,
 }
 
 impl UaConfig {
@@ -60,6 +63,7 @@ impl UaConfig {
             user_agent: "sotto".to_owned(),
             credentials: None,
             invite_timeout: Duration::from_secs(180),
+            aor: None,
         }
     }
 }
@@ -369,11 +373,13 @@ impl UserAgent {
         let local_tag = random_hex(self.rng.as_mut(), 6);
         let call_id = format!("{}@sotto", random_hex(self.rng.as_mut(), 12));
         let via = self.new_via();
-        let mut from = NameAddr::new(Uri::Sip(SipUri::new(
-            Some(&self.cfg.user),
-            Host::from(self.cfg.local_addr.ip()),
-            None,
-        )));
+        let mut from = NameAddr::new(self.cfg.aor.clone().unwrap_or_else(|| {
+            Uri::Sip(SipUri::new(
+                Some(&self.cfg.user),
+                Host::from(self.cfg.local_addr.ip()),
+                None,
+            ))
+        }));
         from.display = self.cfg.display_name.clone();
         from.set_tag(&local_tag);
         let mut req = Request::new(Method::Invite, target.clone());
