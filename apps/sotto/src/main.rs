@@ -69,11 +69,8 @@ enum Command {
         #[command(subcommand)]
         what: config::ConfigCommand,
     },
-    /// Private messages (OTR over XMPP).
-    Chat {
-        /// The contact's JID.
-        jid: String,
-    },
+    /// Private messages (OTR over XMPP): `sotto chat --account ME@HOST CONTACT@HOST`.
+    Chat(cmd::ChatArgs),
     /// Diagnostics for debugging interop problems.
     Diag {
         #[command(subcommand)]
@@ -138,7 +135,7 @@ fn main() -> ExitCode {
         Command::Forget { peer } => {
             cmd::identity::peer_action(&store, &peer, cmd::PeerAction::Forget)
         }
-        Command::Chat { .. } => cmd::not_yet("chat", "OTR private messages over XMPP"),
+        Command::Chat(args) => cmd::chat::chat(&store, args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,8 @@
 //! Subcommand implementations.
 
+pub(crate) mod chat;
+mod chat_session;
+mod chat_tui;
 mod demo;
 pub(crate) mod home;
 pub(crate) mod identity;
@@ -8,6 +11,7 @@ mod srtp;
 mod tui;
 pub(crate) mod zrtp_peer;
 
+pub(crate) use chat::ChatArgs;
 pub(crate) use identity::{PeerAction, StoreOptions};
 pub(crate) use phone_cli::{CallArgs, ListenArgs};
 
@@ -19,6 +23,7 @@ use std::process::ExitCode;
 const NOT_YET: u8 = 3;
 
 /// Reports honestly that a subcommand is not implemented yet.
+#[allow(dead_code, reason = "every stub is built now; kept for the next one")]
 pub(crate) fn not_yet(name: &str, what: &str) -> anyhow::Result<ExitCode> {
     eprintln!(
         "sotto {name}: not yet implemented ({what} is still being built; see README.md, \"Status\")."

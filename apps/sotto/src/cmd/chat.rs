@@ -1,0 +1,529 @@
+//! `sotto chat JID`: private messages with one contact, OTR (v3, v2 for old peers) over XMPP.
+//!
+//! ```text
+//! SOTTO_XMPP_PASSWORD=… sotto chat --account alice@example.org bob@example.org
+//! sotto chat --account alice@example.org --password-file ~/.xmpp-pass \
+//!     --proxy socks5://127.0.0.1:9050 bob@example.org          # through Tor
+//! ```
+//!
+//! * The password comes from `--password-file` or `$SOTTO_XMPP_PASSWORD`, never from the command
+//!   line (where every local user could read it in the process list).
+//! * Our OTR key (per account) and the contact's fingerprints live in the store (`sotto.db`,
+//!   0600); with `--ephemeral` a throw-away key is made and nothing is written. No message is
+//!   ever written to disk, and OTR messages carry the no-copy / no-store hints so that servers'
+//!   archives and other clients' carbons keep nothing readable.
+//! * The OTR state is always on screen (a coloured band in the terminal view; a `state` event
+//!   in `--headless` mode). Plaintext is never sent unless `--allow-plaintext` is given (see
+//!   [`chat_session`](super::chat_session) for the exact rule).
+//! * Incoming files are never accepted: the XMPP layer refuses every offer and we show it.
+//!
+//! `--headless` prints one JSON object per line on stdout (`connected`, `state`, `message`,
+//! `smp`, `fingerprint`, `fingerprint_changed`, `file_refused`, `presence`, `notice`, `error`,
+//! `disconnected`) and reads the same lines a user would type on stdin (messages and `/`
+//! commands); end of input ends the conversation and logs out.
+
+use super::StoreOptions;
+use super::chat_session::{
+    ChatOutput, ChatSession, LineOutcome, SmpUi, UiEvent, bare_jid, state_word,
+};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use sotto_otr::{Config, Fingerprint, InstanceTag};
+use sotto_proto::crypto::OsRandom;
+use sotto_store::unix_now;
+use sotto_xmpp::{MessageHints, Socks5Proxy, TlsMode, XmppClient, XmppConfig, XmppEvent};
+use std::io::Write;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+/// Environment variable holding the XMPP password (when no `--password-file` is given).
+const PASSWORD_ENV: &str = "SOTTO_XMPP_PASSWORD";
+
+/// Options of `sotto chat`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ChatArgs {
+    /// The contact's JID (user@domain).
+    pub jid: String,
+    /// Our XMPP account (user@domain).
+    #[arg(long, value_name = "JID")]
+    pub account: String,
+    /// Read the account password from this file (first line). Otherwise from
+    /// $SOTTO_XMPP_PASSWORD. Never give a password on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Connect to this server instead of the JID's domain (the certificate is still checked
+    /// against the domain).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<String>,
+    /// TLS from the first byte (usually port 5223) instead of STARTTLS.
+    #[arg(long)]
+    pub direct_tls: bool,
+    /// Trust this PEM CA certificate instead of the usual roots (a self-hosted server).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Connect through a SOCKS5 proxy that resolves the server name (Tor:
+    /// socks5://127.0.0.1:9050); `socks5://user:pass@host:port` for stream isolation.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// XMPP resource to ask for.
+    #[arg(long, default_value = "sotto")]
+    pub resource: String,
+    /// Print JSON events on stdout and read lines from stdin instead of the terminal view.
+    #[arg(long)]
+    pub headless: bool,
+    /// Send typed messages in the clear while the conversation is not private (default:
+    /// never; OTR is started instead).
+    #[arg(long)]
+    pub allow_plaintext: bool,
+    /// Split OTR messages longer than this many characters into fragments (0: never).
+    #[arg(long, default_value_t = 8000, value_name = "CHARS")]
+    pub otr_fragment_size: usize,
+}
+
+/// What the screen or the JSON stream shows: the conversation's events plus the connection's.
+#[derive(Debug, Clone)]
+pub(crate) enum Shown {
+    /// From the OTR conversation.
+    Chat(UiEvent),
+    /// Logged in.
+    Connected {
+        /// The full JID the server bound.
+        jid: String,
+    },
+    /// The contact came or went.
+    Presence {
+        /// Full JID.
+        from: String,
+        /// Available or not.
+        available: bool,
+    },
+    /// Someone offered a file; it was refused.
+    FileRefused {
+        /// Who.
+        from: String,
+        /// What.
+        what: String,
+    },
+    /// The connection ended.
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The live conversation: the OTR session and the XMPP connection.
+pub(crate) struct Conversation {
+    pub(crate) session: ChatSession,
+    client: XmppClient,
+    /// Where our messages go: the contact's full JID once they wrote to us, else the bare JID.
+    target: String,
+    rng: OsRandom,
+    pub(crate) account: String,
+}
+
+impl Conversation {
+    /// Sends what the session wants sent; returns what to show.
+    async fn flush(&mut self) -> Vec<Shown> {
+        let mut shown = Vec::new();
+        while let Some(o) = self.session.poll_output() {
+            match o {
+                ChatOutput::Network(body) => {
+                    let hints = MessageHints {
+                        otr: body.starts_with("?OTR"),
+                    };
+                    if let Err(e) = self.client.send_message(&self.target, &body, hints).await {
+                        shown.push(Shown::Chat(UiEvent::Error(format!(
+                            "could not send to the server: {e}"
+                        ))));
+                    }
+                }
+                ChatOutput::Ui(u) => shown.push(Shown::Chat(u)),
+            }
+        }
+        shown
+    }
+
+    /// A line the user typed. Returns what to show and whether to quit.
+    pub(crate) async fn line(&mut self, line: &str) -> (Vec<Shown>, bool) {
+        let out = self
+            .session
+            .handle_line(Instant::now(), line, &mut self.rng);
+        (self.flush().await, out == LineOutcome::Quit)
+    }
+
+    /// An XMPP event. Returns what to show and whether the connection is gone.
+    pub(crate) async fn xmpp(&mut self, ev: XmppEvent) -> (Vec<Shown>, bool) {
+        let contact = self.session.contact().to_owned();
+        match ev {
+            XmppEvent::Message { from, body, .. } => {
+                if bare_jid(&from) != contact {
+                    tracing::debug!("message from someone else than the contact ignored");
+                    return (Vec::new(), false);
+                }
+                if from.contains('/') {
+                    self.target = from;
+                }
+                self.session
+                    .handle_network(Instant::now(), &body, &mut self.rng);
+                (self.flush().await, false)
+            }
+            XmppEvent::Presence { from, available } if bare_jid(&from) == contact => {
+                if !available && from == self.target {
+                    self.target = contact;
+                }
+                (vec![Shown::Presence { from, available }], false)
+            }
+            XmppEvent::FileOfferRefused { from, what } => {
+                (vec![Shown::FileRefused { from, what }], false)
+            }
+            XmppEvent::MessageError { from, condition } if bare_jid(&from) == contact => {
+                // A full JID that went away: fall back to the bare JID for the next message.
+                self.target = contact;
+                (
+                    vec![Shown::Chat(UiEvent::Error(format!(
+                        "the server could not deliver a message to {from} ({condition})"
+                    )))],
+                    false,
+                )
+            }
+            XmppEvent::Disconnected { reason } => (vec![Shown::Disconnected { reason }], true),
+            _ => (Vec::new(), false),
+        }
+    }
+
+    /// Ends the OTR conversation politely and logs out.
+    pub(crate) async fn close(mut self) {
+        let _ = self.line("/quit").await;
+        let _ = self.client.close().await;
+    }
+}
+
+/// `sotto chat`.
+pub(crate) fn chat(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(opts, args))
+}
+
+fn read_password(args: &ChatArgs) -> Result<Zeroizing<String>> {
+    if let Some(path) = &args.password_file {
+        let raw = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the password file {}", path.display()))?,
+        );
+        let first = raw.lines().next().unwrap_or("");
+        if first.is_empty() {
+            bail!("the password file {} is empty", path.display());
+        }
+        return Ok(Zeroizing::new(first.to_owned()));
+    }
+    match std::env::var(PASSWORD_ENV) {
+        Ok(p) if !p.is_empty() => Ok(Zeroizing::new(p)),
+        _ => bail!(
+            "no password: give --password-file FILE or set {PASSWORD_ENV} (never on the command line)"
+        ),
+    }
+}
+
+/// `HOST:PORT` or `[V6]:PORT`.
+fn parse_host_port(s: &str) -> Result<(String, u16)> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .with_context(|| format!("{s:?} is not HOST:PORT"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().with_context(|| format!("bad port in {s:?}"))?;
+    if host.is_empty() {
+        bail!("{s:?} has no host");
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// `socks5://[user:pass@]host:port` (`socks5h://` accepted: names are always resolved by the
+/// proxy). The proxy's own address is resolved here; the XMPP server's name never is.
+fn parse_proxy(s: &str) -> Result<Socks5Proxy> {
+    let rest = s
+        .strip_prefix("socks5://")
+        .or_else(|| s.strip_prefix("socks5h://"))
+        .with_context(|| format!("--proxy {s:?}: only socks5://HOST:PORT is supported"))?;
+    let (auth, hostport) = match rest.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, rest),
+    };
+    let (host, port) = parse_host_port(hostport.trim_end_matches('/'))?;
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve the proxy address {host}"))?
+        .next()
+        .with_context(|| format!("no address for the proxy {host}"))?;
+    let (username, password) = match auth.map(|a| a.split_once(':').unwrap_or((a, ""))) {
+        Some((u, p)) => (Some(u.to_owned()), Some(Zeroizing::new(p.to_owned()))),
+        None => (None, None),
+    };
+    Ok(Socks5Proxy {
+        addr,
+        username,
+        password,
+    })
+}
+
+async fn run(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
+    let account = bare_jid(&args.account);
+    let contact = bare_jid(&args.jid);
+    if !account.contains('@') || !contact.contains('@') {
+        bail!("--account and the contact must be JIDs like user@example.org");
+    }
+    let password = read_password(&args)?;
+    let server = args.server.as_deref().map(parse_host_port).transpose()?;
+    let proxy = args.proxy.as_deref().map(parse_proxy).transpose()?;
+
+    let mut store = opts.open()?;
+    let mut rng = OsRandom;
+    let (key, created) = store
+        .otr_key_or_create(&account, &mut rng, unix_now())
+        .context("our OTR key")?;
+    let key = Arc::new(key);
+    let config = Config {
+        max_fragment_size: (args.otr_fragment_size > 0).then_some(args.otr_fragment_size),
+        ..Config::default()
+    };
+    let ephemeral = store.is_ephemeral();
+    let session = ChatSession::new(
+        config,
+        key.clone(),
+        InstanceTag::random(&mut rng),
+        store,
+        &account,
+        &contact,
+        args.allow_plaintext,
+    )?;
+
+    let mut cfg = XmppConfig::new(&account, &password);
+    drop(password);
+    cfg.resource = Some(args.resource.clone());
+    cfg.server = server;
+    cfg.tls = if args.direct_tls {
+        TlsMode::DirectTls
+    } else {
+        TlsMode::StartTls
+    };
+    cfg.trusted_root = args.ca.clone();
+    cfg.proxy = proxy;
+    let (client, events) = sotto_xmpp::connect(cfg)
+        .await
+        .with_context(|| format!("logging in as {account}"))?;
+    client
+        .set_presence(true)
+        .await
+        .context("sending presence")?;
+    let bound = client.bound_jid().to_owned();
+    let conv = Conversation {
+        session,
+        client,
+        target: contact.clone(),
+        rng,
+        account,
+    };
+    let mut first = vec![Shown::Connected { jid: bound }];
+    if created {
+        first.push(Shown::Chat(UiEvent::Notice(format!(
+            "made a new OTR key for this account{}",
+            if ephemeral {
+                " (ephemeral: forgotten when sotto exits)"
+            } else {
+                ""
+            }
+        ))));
+    }
+    first.push(Shown::Chat(UiEvent::State {
+        state: conv.session.state(),
+        fingerprint: None,
+    }));
+    if args.headless {
+        headless(conv, events, first).await
+    } else {
+        super::chat_tui::run(conv, events, first).await
+    }
+}
+
+fn fp_json(fp: Option<Fingerprint>) -> Value {
+    fp.map_or(Value::Null, |f| Value::String(f.to_human()))
+}
+
+/// How to compare fingerprints, for `/fingerprint`.
+pub(crate) const HOW_TO_COMPARE: &str = "read both fingerprints to each other over another \
+channel you trust (in person, a verified call); if they match, /verify fingerprint. Or agree \
+on a secret and use /verify secret or /verify question";
+
+/// The JSON line for one shown thing.
+pub(crate) fn to_json(s: &Shown) -> Value {
+    match s {
+        Shown::Connected { jid } => json!({"event": "connected", "jid": jid}),
+        Shown::Presence { from, available } => {
+            json!({"event": "presence", "from": from, "available": available})
+        }
+        Shown::FileRefused { from, what } => {
+            json!({"event": "file_refused", "from": from, "what": what})
+        }
+        Shown::Disconnected { reason } => json!({"event": "disconnected", "reason": reason}),
+        Shown::Chat(u) => match u {
+            UiEvent::State { state, fingerprint } => json!({
+                "event": "state", "state": state_word(*state), "fingerprint": fp_json(*fingerprint),
+            }),
+            UiEvent::Message {
+                incoming,
+                text,
+                encrypted,
+            } => json!({
+                "event": "message", "direction": if *incoming { "in" } else { "out" },
+                "text": text, "encrypted": encrypted,
+            }),
+            UiEvent::Smp(s) => match s {
+                SmpUi::Asked { question } => {
+                    json!({"event": "smp", "result": s.as_str(), "question": question})
+                }
+                _ => json!({"event": "smp", "result": s.as_str()}),
+            },
+            UiEvent::FingerprintChanged { old, new } => json!({
+                "event": "fingerprint_changed", "old": old.to_human(), "new": new.to_human(),
+                "warning": "the contact's OTR key CHANGED: this may be a new device or someone \
+                            in the middle; the new key is NOT verified",
+            }),
+            UiEvent::Fingerprint {
+                ours,
+                theirs,
+                verified,
+            } => json!({
+                "event": "fingerprint", "ours": ours.to_human(), "theirs": fp_json(*theirs),
+                "verified": verified, "how": HOW_TO_COMPARE,
+            }),
+            UiEvent::Notice(t) => json!({"event": "notice", "text": t}),
+            UiEvent::Error(t) => json!({"event": "error", "detail": t}),
+        },
+    }
+}
+
+fn emit(shown: &[Shown]) {
+    let mut out = std::io::stdout().lock();
+    for s in shown {
+        let _ = writeln!(out, "{}", to_json(s));
+    }
+    let _ = out.flush();
+}
+
+async fn headless(
+    mut conv: Conversation,
+    mut events: mpsc::Receiver<XmppEvent>,
+    first: Vec<Shown>,
+) -> Result<ExitCode> {
+    emit(&first);
+    let (line_tx, mut lines) = mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdin.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let l = line.trim_end_matches(['\r', '\n']).to_owned();
+                    if line_tx.send(l).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    loop {
+        tokio::select! {
+            l = lines.recv() => {
+                let Some(l) = l else { break };
+                let (shown, quit) = conv.line(&l).await;
+                emit(&shown);
+                if quit {
+                    break;
+                }
+            }
+            ev = events.recv() => {
+                let Some(ev) = ev else {
+                    emit(&[Shown::Disconnected { reason: "connection closed".into() }]);
+                    return Ok(ExitCode::from(1));
+                };
+                let (shown, gone) = conv.xmpp(ev).await;
+                emit(&shown);
+                if gone {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    }
+    conv.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_and_proxy_parsing() {
+        assert_eq!(
+            parse_host_port("xmpp.example.org:5223").unwrap(),
+            ("xmpp.example.org".into(), 5223)
+        );
+        assert_eq!(parse_host_port("[::1]:5222").unwrap(), ("::1".into(), 5222));
+        assert!(parse_host_port("nohost").is_err());
+        assert!(parse_host_port("h:99999").is_err());
+        let p = parse_proxy("socks5://127.0.0.1:9050").unwrap();
+        assert_eq!(p.addr.to_string(), "127.0.0.1:9050");
+        assert!(p.username.is_none());
+        let p = parse_proxy("socks5h://iso:lation@127.0.0.1:9050/").unwrap();
+        assert_eq!(p.username.as_deref(), Some("iso"));
+        assert_eq!(p.password.as_deref().map(String::as_str), Some("lation"));
+        assert!(parse_proxy("http://127.0.0.1:8080").is_err());
+    }
+
+    #[test]
+    fn json_events_have_the_documented_names() {
+        let fp = Fingerprint([0xab; 20]);
+        let cases = [
+            (
+                Shown::Chat(UiEvent::State {
+                    state: sotto_otr::OtrState::Private,
+                    fingerprint: Some(fp),
+                }),
+                "state",
+            ),
+            (
+                Shown::Chat(UiEvent::Smp(SmpUi::Asked { question: None })),
+                "smp",
+            ),
+            (
+                Shown::Chat(UiEvent::FingerprintChanged { old: fp, new: fp }),
+                "fingerprint_changed",
+            ),
+            (
+                Shown::FileRefused {
+                    from: "b@x/y".into(),
+                    what: "file".into(),
+                },
+                "file_refused",
+            ),
+            (Shown::Chat(UiEvent::Error("e".into())), "error"),
+        ];
+        for (s, name) in cases {
+            assert_eq!(to_json(&s)["event"], name);
+        }
+        let v = to_json(&Shown::Chat(UiEvent::State {
+            state: sotto_otr::OtrState::NotPrivate,
+            fingerprint: None,
+        }));
+        assert_eq!(v["state"], "not private");
+    }
+}
