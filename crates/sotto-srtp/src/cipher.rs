@@ -1,14 +1,15 @@
 //! The per-context cryptographic transforms with pre-expanded keys (the hot path).
 //!
-//! AES-CM + HMAC-SHA1 (RFC 3711 §4.1.1, §4.2.1) and AES-GCM (RFC 7714). RustCrypto is used
+//! AES-CM + HMAC-SHA1 (RFC 3711 §4.1.1, §4.2.1) and AES-GCM (RFC 7714). The primitives are used
 //! directly here rather than through `sotto_proto`'s boxed provider traits: the AES key schedule
 //! is expanded once per context, the HMAC inner and outer SHA-1 states are computed once (a
 //! per-packet clone of `Hmac<Sha1>` copies them on the stack), and nothing is allocated per
-//! packet. `aes` uses AES-NI, `sha1` SHA-NI and `aes-gcm` PCLMULQDQ when the CPU has them.
+//! packet. AES-CM and HMAC-SHA1 are RustCrypto's (`aes` uses AES-NI, `sha1` SHA-NI). AES-GCM is
+//! ring's with the default feature `ring` (BoringSSL's VAES/VPCLMULQDQ AVX2 code, else AES-NI +
+//! PCLMULQDQ, chosen at run time), RustCrypto's `aes-gcm` without it.
 
 use crate::hmac_sha1::HmacSha1;
 use aes::{Aes128, Aes256};
-use aes_gcm::{AeadInPlace, Aes128Gcm, Aes256Gcm};
 use cipher::{InnerIvInit, KeyInit, StreamCipher};
 use zeroize::Zeroizing;
 
@@ -130,10 +131,107 @@ impl CmKeys {
     }
 }
 
-/// The expanded AES-GCM key.
+/// The expanded AES-GCM key: ring's (AES key schedule and GHASH key table, built once per
+/// context) with the default feature `ring`, RustCrypto's `aes-gcm` without it.
+#[cfg(feature = "ring")]
+pub(crate) struct GcmCipher(ring::aead::LessSafeKey);
+
+/// The expanded AES-GCM key: ring's (AES key schedule and GHASH key table, built once per
+/// context) with the default feature `ring`, RustCrypto's `aes-gcm` without it.
+#[cfg(not(feature = "ring"))]
 pub(crate) enum GcmCipher {
-    A128(Box<Aes128Gcm>),
-    A256(Box<Aes256Gcm>),
+    A128(Box<aes_gcm::Aes128Gcm>),
+    A256(Box<aes_gcm::Aes256Gcm>),
+}
+
+#[cfg(feature = "ring")]
+impl GcmCipher {
+    fn new(enc: &[u8]) -> Result<Self> {
+        let alg = match enc.len() {
+            16 => &ring::aead::AES_128_GCM,
+            32 => &ring::aead::AES_256_GCM,
+            _ => return Err(Error::InvalidKey("AES-GCM key must be 16 or 32 octets")),
+        };
+        let key =
+            ring::aead::UnboundKey::new(alg, enc).map_err(|_| Error::InvalidKey("AES-GCM key"))?;
+        Ok(Self(ring::aead::LessSafeKey::new(key)))
+    }
+
+    #[inline]
+    fn seal(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &mut [u8]) {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(*iv);
+        // Sealing only fails for inputs over 2^36 octets, which a datagram cannot reach.
+        if let Ok(t) = self
+            .0
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), data)
+        {
+            copy_prefix(t.as_ref(), tag);
+        }
+    }
+
+    /// ring decrypts and authenticates in one pass; on a tag mismatch it zeroes `data`.
+    #[inline]
+    fn open(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
+        let Ok(tag) = ring::aead::Tag::try_from(tag) else {
+            return false;
+        };
+        let nonce = ring::aead::Nonce::assume_unique_for_key(*iv);
+        self.0
+            .open_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), tag, data, 0..)
+            .is_ok()
+    }
+}
+
+#[cfg(not(feature = "ring"))]
+impl GcmCipher {
+    fn new(enc: &[u8]) -> Result<Self> {
+        use aes_gcm::{Aes128Gcm, Aes256Gcm};
+        Ok(match enc.len() {
+            16 => Self::A128(Box::new(
+                Aes128Gcm::new_from_slice(enc).map_err(|_| Error::InvalidKey("AES-GCM key"))?,
+            )),
+            32 => Self::A256(Box::new(
+                Aes256Gcm::new_from_slice(enc).map_err(|_| Error::InvalidKey("AES-GCM key"))?,
+            )),
+            _ => return Err(Error::InvalidKey("AES-GCM key must be 16 or 32 octets")),
+        })
+    }
+
+    #[inline]
+    fn seal(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &mut [u8]) {
+        use aes_gcm::AeadInPlace;
+        let nonce = aes_gcm::Nonce::from_slice(iv);
+        let t = match self {
+            Self::A128(c) => c.encrypt_in_place_detached(nonce, aad, data),
+            Self::A256(c) => c.encrypt_in_place_detached(nonce, aad, data),
+        };
+        // Encryption only fails for inputs over 2^36 octets, which a datagram cannot reach.
+        if let Ok(t) = t {
+            copy_prefix(&t, tag);
+        }
+    }
+
+    /// `aes-gcm` checks the tag and only then decrypts.
+    #[inline]
+    fn open(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
+        use aes_gcm::AeadInPlace;
+        if tag.len() != 16 {
+            return false;
+        }
+        let nonce = aes_gcm::Nonce::from_slice(iv);
+        let tag = aes_gcm::Tag::from_slice(tag);
+        match self {
+            Self::A128(c) => c.decrypt_in_place_detached(nonce, aad, data, tag).is_ok(),
+            Self::A256(c) => c.decrypt_in_place_detached(nonce, aad, data, tag).is_ok(),
+        }
+    }
+}
+
+#[inline]
+fn copy_prefix(src: &[u8], dst: &mut [u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
 }
 
 /// AES-GCM session keys for one of SRTP or SRTCP.
@@ -146,31 +244,14 @@ impl GcmKeys {
     /// Encrypts `data` in place and writes the 16-octet tag into `tag`.
     #[inline]
     pub(crate) fn seal(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &mut [u8]) {
-        let nonce = aes_gcm::Nonce::from_slice(iv);
-        let t = match &self.aead {
-            GcmCipher::A128(c) => c.encrypt_in_place_detached(nonce, aad, data),
-            GcmCipher::A256(c) => c.encrypt_in_place_detached(nonce, aad, data),
-        };
-        // Encryption only fails for inputs over 2^36 octets, which a datagram cannot reach.
-        if let Ok(t) = t {
-            for (d, s) in tag.iter_mut().zip(t) {
-                *d = s;
-            }
-        }
+        self.aead.seal(iv, aad, data, tag);
     }
 
-    /// Checks the tag and only then decrypts `data` in place.
+    /// Authenticates and decrypts `data` in place; `false` (and `data` not the plaintext) if
+    /// the tag does not match.
     #[inline]
     pub(crate) fn open(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
-        let nonce = aes_gcm::Nonce::from_slice(iv);
-        if tag.len() != 16 {
-            return false;
-        }
-        let tag = aes_gcm::Tag::from_slice(tag);
-        match &self.aead {
-            GcmCipher::A128(c) => c.decrypt_in_place_detached(nonce, aad, data, tag).is_ok(),
-            GcmCipher::A256(c) => c.decrypt_in_place_detached(nonce, aad, data, tag).is_ok(),
-        }
+        self.aead.open(iv, aad, data, tag)
     }
 }
 
@@ -247,15 +328,9 @@ impl CmKeys {
 
 impl GcmKeys {
     pub(crate) fn new(enc: &[u8], salt: Zeroizing<[u8; 12]>) -> Result<Self> {
-        let aead = match enc.len() {
-            16 => GcmCipher::A128(Box::new(
-                Aes128Gcm::new_from_slice(enc).map_err(|_| Error::InvalidKey("AES-GCM key"))?,
-            )),
-            32 => GcmCipher::A256(Box::new(
-                Aes256Gcm::new_from_slice(enc).map_err(|_| Error::InvalidKey("AES-GCM key"))?,
-            )),
-            _ => return Err(Error::InvalidKey("AES-GCM key must be 16 or 32 octets")),
-        };
-        Ok(Self { aead, salt })
+        Ok(Self {
+            aead: GcmCipher::new(enc)?,
+            salt,
+        })
     }
 }

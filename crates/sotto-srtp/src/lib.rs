@@ -16,9 +16,12 @@
 //! The same pair exists for SRTCP. Errors say what happened ([`Error`], with [`Fault`]) but a
 //! failed authentication carries no detail.
 //!
-//! Secrets: AES key schedules zeroize on drop (`aes` with `zeroize`), session salts, derived
-//! key material and the precomputed HMAC-SHA1 pad states are zeroized too. (AES-GCM's GHASH
-//! key state inside `aes-gcm` 0.10 is not.)
+//! Secrets: the AES-CM key schedules zeroize on drop (`aes` with `zeroize`); session salts and
+//! derived key material are zeroized. Not zeroized: the precomputed HMAC-SHA1 pad states inside
+//! the `hmac` crate's `Hmac<Sha1>` (it implements no zeroization), and the AES-GCM key state:
+//! with the default feature `ring`, ring's `LessSafeKey` (AES key schedule and GHASH table) is
+//! dropped without being wiped; without it, `aes-gcm` wipes the AES key schedule but not its
+//! GHASH key. These live as long as the context.
 
 mod cipher;
 mod context;
