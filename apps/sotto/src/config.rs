@@ -106,10 +106,6 @@ pub(crate) struct AccountSection {
     #[serde(deserialize_with = "non_empty")]
     pub username: String,
     /// Digest password (kept in memory that is wiped on drop).
-    #[allow(
-        dead_code,
-        reason = "goes to PhoneConfig.account once sotto-call has it"
-    )]
     #[serde(deserialize_with = "password")]
     pub password: Zeroizing<String>,
     /// Requested registration lifetime in seconds.
@@ -446,15 +442,31 @@ impl Config {
             cfg.codecs.clone_from(c);
         }
         cfg.zrtp = self.zrtp_prefs();
+        cfg.account = match &self.account {
+            Some(a) => Some(a.to_account().with_context(|| {
+                format!(
+                    "the [account] in {}",
+                    config_path().map_or_else(|_| FILE_NAME.into(), |p| p.display().to_string())
+                )
+            })?),
+            None => None,
+        };
         Ok(())
     }
 }
 
-#[allow(
-    dead_code,
-    reason = "goes to PhoneConfig.account once sotto-call has it"
-)]
 impl AccountSection {
+    /// The account for the phone (the registrar resolved now).
+    pub(crate) fn to_account(&self) -> Result<sotto_call::phone::Account> {
+        Ok(sotto_call::phone::Account {
+            registrar: self.registrar_addr()?,
+            aor: self.aor.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            expires: self.expires,
+        })
+    }
+
     /// The registrar's socket address (DNS resolved now; port 5060 if none was given).
     pub(crate) fn registrar_addr(&self) -> Result<SocketAddr> {
         let hostport = if self.registrar.parse::<SocketAddr>().is_ok()

@@ -36,6 +36,8 @@ enum Mode {
     Browse,
     Confirm(Ask, usize),
     Dial(String),
+    /// Naming contact `usize`: the text typed so far.
+    Name(usize, String),
 }
 
 /// What the user asked for that leaves the home screen.
@@ -178,6 +180,38 @@ fn on_key(h: &mut Home, store: &mut Store, code: KeyCode) -> Result<Option<Leave
             }
             Ok(None)
         }
+        Mode::Name(i, mut text) => {
+            match code {
+                KeyCode::Esc => {
+                    h.mode = Mode::Browse;
+                    h.status = "nothing changed".into();
+                }
+                KeyCode::Enter => {
+                    h.mode = Mode::Browse;
+                    let Some(c) = h.contacts.get(i).cloned() else {
+                        return Ok(None);
+                    };
+                    let name = text.trim();
+                    store.set_display_name(&c.zid, (!name.is_empty()).then_some(name))?;
+                    h.status = if name.is_empty() {
+                        format!("{}: name removed", zid_short(&c.zid))
+                    } else {
+                        format!("{}: named {name}", zid_short(&c.zid))
+                    };
+                    h.contacts = store.contacts()?;
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                    h.mode = Mode::Name(i, text);
+                }
+                KeyCode::Char(c) if !c.is_control() && text.chars().count() < 64 => {
+                    text.push(c);
+                    h.mode = Mode::Name(i, text);
+                }
+                _ => {}
+            }
+            Ok(None)
+        }
         Mode::Confirm(ask, i) => {
             h.mode = Mode::Browse;
             let Some(c) = h.contacts.get(i).cloned() else {
@@ -224,6 +258,12 @@ fn on_key(h: &mut Home, store: &mut Store, code: KeyCode) -> Result<Option<Leave
                 KeyCode::Char('v') => ask(h, Ask::Verify),
                 KeyCode::Char('u') => ask(h, Ask::Unverify),
                 KeyCode::Char('f') => ask(h, Ask::Forget),
+                KeyCode::Char('e') => match h.contacts.get(h.selected) {
+                    Some(c) => {
+                        h.mode = Mode::Name(h.selected, c.display_name.clone().unwrap_or_default());
+                    }
+                    None => h.status = "no contact selected".into(),
+                },
                 KeyCode::Char('d') | KeyCode::Char('n') => h.mode = Mode::Dial("sip:".into()),
                 KeyCode::Char('l') => return Ok(Some(Leave::Listen)),
                 _ => {}
@@ -335,7 +375,7 @@ fn draw(f: &mut ratatui::Frame<'_>, h: &Home) {
     );
     f.render_widget(
         Paragraph::new(
-            " ↑↓ select · v verify · u unverify · f forget · d call a sip: address · l wait for a call · q quit",
+            " ↑↓ select · v verify · u unverify · f forget · e name · d call a sip: address · l wait for a call · q quit",
         )
         .block(Block::default().borders(Borders::ALL)),
         keys,
@@ -354,6 +394,27 @@ fn draw(f: &mut ratatui::Frame<'_>, h: &Home) {
                     Block::default()
                         .borders(Borders::ALL)
                         .title(" place a call "),
+                ),
+                area,
+            );
+        }
+        Mode::Name(i, text) => {
+            let zid = h
+                .contacts
+                .get(*i)
+                .map(|c| zid_short(&c.zid))
+                .unwrap_or_default();
+            let area = centred(f.area(), 70, 5);
+            f.render_widget(Clear, area);
+            f.render_widget(
+                Paragraph::new(vec![
+                    Line::from(format!(" name for {zid}…: {text}_")),
+                    Line::from(" Enter to save (empty: no name) · Esc to cancel"),
+                ])
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" name a contact "),
                 ),
                 area,
             );
@@ -442,8 +503,24 @@ mod tests {
         assert_eq!(h.status, "ben: verified");
         keys(&mut h, &mut s, &[KeyCode::Char('u'), KeyCode::Char('y')]);
         assert_eq!(s.resolve("ben").unwrap().state, PeerState::Unverified);
-        keys(&mut h, &mut s, &[KeyCode::Char('f'), KeyCode::Char('y')]);
+        // Renaming: "ben" becomes "Bea".
+        keys(
+            &mut h,
+            &mut s,
+            &[KeyCode::Char('e'), KeyCode::Backspace, KeyCode::Backspace],
+        );
+        keys(
+            &mut h,
+            &mut s,
+            &[KeyCode::Backspace, KeyCode::Char('B'), KeyCode::Char('e')],
+        );
+        keys(&mut h, &mut s, &[KeyCode::Char('a'), KeyCode::Enter]);
         assert!(s.resolve("ben").is_err());
+        let bea = s.resolve("Bea").unwrap();
+        assert_eq!(h.contacts.iter().filter(|c| c.label() == "Bea").count(), 1);
+        h.selected = h.contacts.iter().position(|c| c.zid == bea.zid).unwrap();
+        keys(&mut h, &mut s, &[KeyCode::Char('f'), KeyCode::Char('y')]);
+        assert!(s.resolve("Bea").is_err());
         assert_eq!(h.contacts.len(), 1);
         assert_eq!(s.resolve("ana").unwrap().state, PeerState::Unverified);
     }

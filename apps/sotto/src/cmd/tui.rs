@@ -54,6 +54,20 @@ struct State {
     started: Instant,
     secure_at: Option<Instant>,
     ever_secure: bool,
+    /// The SIP account's state, once the phone has reported on it.
+    registration: Option<String>,
+    /// Keys we sent (RFC 4733), oldest first, the last few.
+    keys_sent: String,
+    /// Keys the peer pressed, oldest first, the last few.
+    keys_received: String,
+}
+
+/// Keeps the last 16 keys of a keypad line.
+fn push_key(line: &mut String, digit: char) {
+    line.push(digit);
+    while line.chars().count() > 16 {
+        line.remove(0);
+    }
 }
 
 fn history(cache: &SharedCache<Store>, s: &SecureSummary) -> Option<String> {
@@ -110,8 +124,14 @@ fn draw(f: &mut Frame<'_>, st: &State, ctx: &TuiContext) {
         .clone()
         .unwrap_or_else(|| format!("listening on {}", ctx.sip));
     f.render_widget(
-        Paragraph::new(format!(" sotto — you are \"{}\" — {who}", ctx.me))
-            .block(Block::default().borders(Borders::ALL)),
+        Paragraph::new(format!(
+            " sotto — you are \"{}\" — {who}{}",
+            ctx.me,
+            st.registration
+                .as_ref()
+                .map_or(String::new(), |r| format!(" — {r}"))
+        ))
+        .block(Block::default().borders(Borders::ALL)),
         title,
     );
 
@@ -193,6 +213,12 @@ fn draw(f: &mut Frame<'_>, st: &State, ctx: &TuiContext) {
     if let Some(h) = &st.peer_history {
         info_lines.push(Line::from(format!("peer: {h}")));
     }
+    if !st.keys_sent.is_empty() || !st.keys_received.is_empty() {
+        info_lines.push(Line::from(format!(
+            "keypad: you pressed [{}]   they pressed [{}]",
+            st.keys_sent, st.keys_received
+        )));
+    }
     if let Some(t) = st.secure_at {
         let d = t.elapsed().as_secs();
         info_lines.push(Line::from(format!(
@@ -224,7 +250,7 @@ fn draw(f: &mut Frame<'_>, st: &State, ctx: &TuiContext) {
     );
     f.render_widget(
         Paragraph::new(
-            " a answer · r reject · h hang up · c code matches · x code differs · m mute · p hold · q quit",
+            " a answer · r reject · h hang up · c code matches · x code differs · m mute · p hold · 0-9 * # keypad · q quit",
         )
         .block(Block::default().borders(Borders::ALL)),
         keys,
@@ -274,6 +300,9 @@ pub(crate) async fn control(
         started: Instant::now(),
         secure_at: None,
         ever_secure: false,
+        registration: None,
+        keys_sent: String::new(),
+        keys_received: String::new(),
     };
     let mut hangup_at: Option<tokio::time::Instant> = None;
     let mut held = false;
@@ -313,6 +342,14 @@ pub(crate) async fn control(
                         }
                     }
                     CallEvent::CacheMismatch => st.key_changed = true,
+                    CallEvent::Dtmf { digit } => push_key(&mut st.keys_received, digit),
+                    CallEvent::Registered { expires } => {
+                        st.registration = Some(format!("registered (renewed within {expires} s)"));
+                    }
+                    CallEvent::RegistrationFailed { reason } => {
+                        st.registration = Some(format!("NOT registered: {reason}"));
+                    }
+                    CallEvent::Unregistered => st.registration = Some("unregistered".into()),
                     CallEvent::Ended { reason } => {
                         st.screen = Screen::Ended { reason };
                         st.secure_at = None;
@@ -332,6 +369,15 @@ pub(crate) async fn control(
                         held = !held;
                         st.log.push(if held { "putting the call on hold".into() } else { "resuming the call".into() });
                         Some(Command::Hold { on: held })
+                    }
+                    KeyCode::Char(d @ ('0'..='9' | '*' | '#')) => {
+                        if matches!(st.screen, Screen::Secure { .. }) {
+                            push_key(&mut st.keys_sent, d);
+                            Some(Command::Dtmf { digit: d })
+                        } else {
+                            st.log.push(format!("key {d} not sent: keys go out once the call is encrypted"));
+                            None
+                        }
                     }
                     KeyCode::Char('m') => {
                         let m = !ctx.muted.load(Ordering::Relaxed);
@@ -377,6 +423,14 @@ fn describe(e: &CallEvent) -> String {
         CallEvent::Verified => "code confirmed: verified".into(),
         CallEvent::CacheMismatch => "KEY CHANGED since the last call".into(),
         CallEvent::Ended { reason } => format!("ended: {reason}"),
+        CallEvent::Dtmf { digit } => format!("the other side pressed {digit}"),
+        CallEvent::Registered { expires } => {
+            format!("registered with the SIP account for {expires} s")
+        }
+        CallEvent::RegistrationFailed { reason } => {
+            format!("SIP account registration failed: {reason}")
+        }
+        CallEvent::Unregistered => "unregistered from the SIP account".into(),
         other => format!("{other:?}"),
     }
 }
