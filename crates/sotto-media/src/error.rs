@@ -29,6 +29,9 @@ pub enum MediaError {
     /// The resampler failed.
     #[error("resampler: {0}")]
     Resample(String),
+    /// The echo canceller / noise suppressor refused a frame.
+    #[error("audio processing: {0}")]
+    Processing(String),
 }
 
 /// Result alias for this crate.

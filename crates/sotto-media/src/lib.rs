@@ -12,9 +12,12 @@
 //!   One packet is assumed to carry one 20 ms frame (`ptime=20`).
 //!
 //! Measured quality (wideband PESQ through `sotto-netem`) and CPU are in
-//! `docs/performance.md`; `benches/quality.sh` reproduces them. Audio devices (capture and
-//! playback) and echo cancellation belong to `sotto-net` and are not here.
-//! - [`resample`], [`wav`], [`signal`]: device-rate conversion, files, test signals.
+//! `docs/performance.md`; `benches/quality.sh` reproduces them.
+//! - [`processing`]: [`AudioProcessor`], echo cancellation (AEC3) and noise suppression for
+//!   live device audio (pure-Rust port of WebRTC's audio processing, `sonora`; why, in the
+//!   module docs). Audio devices themselves (capture and playback) live in `sotto-net`.
+//! - [`resample`], [`wav`], [`signal`]: device-rate conversion, files, test signals;
+//!   [`testbench`]: a simulated echo path, noise and the measures used to prove [`processing`].
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -43,9 +46,11 @@ pub mod codec;
 mod error;
 pub mod g711;
 pub mod jitter;
+pub mod processing;
 mod receiver;
 pub mod resample;
 pub mod signal;
+pub mod testbench;
 pub mod wav;
 
 pub use codec::{
@@ -55,4 +60,5 @@ pub use codec::{
 pub use error::{MediaError, Result};
 pub use g711::{G711Decoder, G711Law};
 pub use jitter::{InsertOutcome, JitterBuffer, JitterConfig, JitterStats, Playout};
+pub use processing::{AudioProcessor, NoiseLevel, ProcessingConfig, ProcessingStats};
 pub use receiver::{AudioReceiver, PlayedKind};
