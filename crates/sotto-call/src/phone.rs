@@ -61,7 +61,7 @@ use sotto_zrtp::{
 };
 use thiserror::Error;
 use tracing::{debug, trace, warn};
-use zeroize::Zeroizing;
+pub use zeroize::Zeroizing;
 
 use crate::codec_path::CodecPath;
 use crate::demux::{Kind, classify};
