@@ -339,6 +339,18 @@ fn report_media(check: &mut Check, name: &str, me: &MediaStats, peer: &MediaStat
         "  {name}: sent {} SRTP packets ({} bytes), received {} ({} bytes), lost {lost}, ZRTP packets sent {}",
         me.srtp_sent, me.srtp_bytes_sent, me.srtp_received, me.srtp_bytes_received, me.zrtp_sent
     );
+    match (me.rtt, me.peer_loss_percent()) {
+        (Some(rtt), Some(loss)) => println!(
+            "  {name}: RTCP (SRTCP) reports sent {}, received {}; round trip {:.1} ms, loss reported by the peer {loss:.1} %",
+            me.rtcp_sent,
+            me.peer_reports,
+            rtt.as_secs_f64() * 1000.0
+        ),
+        _ => println!(
+            "  {name}: RTCP (SRTCP) reports sent {}, received {} (no round trip measured yet: the first report is due 1-3 s into the call)",
+            me.rtcp_sent, me.peer_reports
+        ),
+    }
     check.that(
         me.clear_rtp_sent == 0 && me.rtp_dropped_before_secure == 0,
         format!("{name} sent no clear media and received none before the call was secure"),

@@ -131,6 +131,12 @@ fn event_json(e: &CallEvent) -> Value {
         CallEvent::CacheMismatch => json!({"event": "cache_mismatch", "warning":
             "this peer's key differs from the one remembered: someone may be in the middle; compare the SAS"}),
         CallEvent::Ended { reason } => json!({"event": "ended", "reason": reason}),
+        CallEvent::Dtmf { digit } => json!({"event": "dtmf", "digit": digit.to_string()}),
+        CallEvent::Registered { expires } => json!({"event": "registered", "expires": expires}),
+        CallEvent::RegistrationFailed { reason } => {
+            json!({"event": "registration_failed", "reason": reason})
+        }
+        CallEvent::Unregistered => json!({"event": "unregistered"}),
         other => json!({"event": "other", "detail": format!("{other:?}")}),
     }
 }
@@ -146,6 +152,12 @@ fn stats_json(s: &MediaStats) -> Value {
         "zrtp_sent": s.zrtp_sent, "stun_answered": s.stun_answered,
         "frames_decoded": s.frames_decoded, "frames_concealed": s.frames_concealed,
         "time_to_secure_ms": s.time_to_secure.map(|t| t.as_secs_f64() * 1000.0),
+        "rtcp_sent": s.rtcp_sent, "peer_reports": s.peer_reports,
+        "rtt_ms": s.rtt.map(|t| t.as_secs_f64() * 1000.0),
+        "peer_loss_percent": s.peer_loss_percent(),
+        "peer_jitter_ms": s.peer_jitter.map(|t| t.as_secs_f64() * 1000.0),
+        "jitter_ms": s.jitter.map(|t| t.as_secs_f64() * 1000.0),
+        "dtmf_sent": s.dtmf_sent, "dtmf_received": s.dtmf_received,
     })
 }
 
@@ -309,6 +321,22 @@ async fn run_async(
                 emit(json!({"event": "muted", "muted": m}));
                 continue;
             }
+            // `dtmf 5` (or several keys: `dtmf 123#`).
+            if let Some(keys) = line.trim().strip_prefix("dtmf") {
+                let keys = keys.trim();
+                if keys.is_empty() || !keys.chars().all(|c| "0123456789*#ABCD".contains(c)) {
+                    emit(
+                        json!({"event": "error", "detail": format!("dtmf wants keys 0-9, *, #, A-D, e.g. `dtmf 5`; got {keys:?}")}),
+                    );
+                    continue;
+                }
+                for digit in keys.chars() {
+                    if stdin_tx.send(Command::Dtmf { digit }).is_err() {
+                        break;
+                    }
+                }
+                continue;
+            }
             match parse_command(&line) {
                 Some(c) => {
                     if stdin_tx.send(c).is_err() {
@@ -317,7 +345,7 @@ async fn run_async(
                 }
                 None if line.trim().is_empty() => {}
                 None => emit(
-                    json!({"event": "error", "detail": format!("unknown command {:?}; try answer, reject, busy, hangup, confirm, reject-sas, hold, resume, mute, unmute", line.trim())}),
+                    json!({"event": "error", "detail": format!("unknown command {:?}; try answer, reject, busy, hangup, confirm, reject-sas, hold, resume, mute, unmute, dtmf 5", line.trim())}),
                 ),
             }
         }
