@@ -124,10 +124,10 @@ impl CmKeys {
         self.ctr.apply(&cm_iv(*self.salt, iv_ssrc, index), data);
     }
 
-    /// HMAC-SHA1 of `data || trailer` (full 20 octets; callers truncate).
+    /// HMAC-SHA1 of `data` (full 20 octets; callers truncate).
     #[inline]
-    pub(crate) fn mac(&self, data: &[u8], trailer: &[u8; 4]) -> [u8; 20] {
-        self.mac.mac(data, trailer)
+    pub(crate) fn mac(&self, data: &[u8]) -> [u8; 20] {
+        self.mac.mac(data)
     }
 }
 

@@ -393,11 +393,20 @@ impl SrtpContext {
                 if let Some(payload) = pkt.get_mut(hdr.header_len..) {
                     k.keystream(hdr.ssrc, index, payload);
                 }
+                // Authenticated portion: header || encrypted payload || ROC (MKI excluded).
+                // The ROC goes where the MKI/tag go next (at least 4 octets), so the MAC reads
+                // one contiguous slice.
                 let roc = ((index >> 16) as u32).to_be_bytes();
+                tail.get_mut(..4)
+                    .ok_or(Error::BufferTooSmall { needed })?
+                    .copy_from_slice(&roc);
+                let full = k.mac(buf.get(..len + 4).ok_or(Error::BufferTooSmall { needed })?);
+                let tail = buf
+                    .get_mut(len..needed)
+                    .ok_or(Error::BufferTooSmall { needed })?;
                 let (mki_out, tag_out) = tail.split_at_mut(mki_len);
                 mki_out.copy_from_slice(mki);
-                // Authenticated portion: header || encrypted payload || ROC (MKI excluded).
-                copy_truncated(&k.mac(pkt, &roc), tag_out);
+                copy_truncated(&full, tag_out);
             }
             Transform::Gcm(k) => {
                 let (hdr_bytes, payload) = pkt.split_at_mut(hdr.header_len);
@@ -462,21 +471,32 @@ impl SrtpContext {
                 }
             },
         };
-        let (pkt, tail) = buf.split_at_mut(body_len);
-        let tag = tail
-            .get(tag_at - body_len..tag_at - body_len + tag_len)
-            .ok_or(Error::TooShort)?;
         match t {
             Transform::Cm(k) => {
+                // MAC over header || payload || ROC: the ROC briefly takes the place of the
+                // first 4 octets after the packet (MKI and/or tag; a CM tag is at least 4).
                 let roc = ((index >> 16) as u32).to_be_bytes();
-                if !tag_matches(&k.mac(pkt, &roc), tag) {
+                let after = buf.get_mut(body_len..body_len + 4).ok_or(Error::TooShort)?;
+                let mut saved = [0u8; 4];
+                saved.copy_from_slice(after);
+                after.copy_from_slice(&roc);
+                let full = buf.get(..body_len + 4).map(|a| k.mac(a));
+                if let Some(after) = buf.get_mut(body_len..body_len + 4) {
+                    after.copy_from_slice(&saved);
+                }
+                let tag = buf.get(tag_at..tag_at + tag_len).ok_or(Error::TooShort)?;
+                if !full.is_some_and(|f| tag_matches(&f, tag)) {
                     return Err(Error::AuthenticationFailed);
                 }
-                if let Some(payload) = pkt.get_mut(hdr.header_len..) {
+                if let Some(payload) = buf.get_mut(hdr.header_len..body_len) {
                     k.keystream(hdr.ssrc, index, payload);
                 }
             }
             Transform::Gcm(k) => {
+                let (pkt, tail) = buf.split_at_mut(body_len);
+                let tag = tail
+                    .get(tag_at - body_len..tag_at - body_len + tag_len)
+                    .ok_or(Error::TooShort)?;
                 let (hdr_bytes, payload) = pkt.split_at_mut(hdr.header_len);
                 let iv = srtp_gcm_iv(&k.salt, hdr.ssrc, index);
                 if !k.open(&iv, hdr_bytes, payload, tag) {
@@ -547,10 +567,14 @@ impl SrtpContext {
                 }
                 let (e_out, rest) = tail.split_at_mut(4);
                 e_out.copy_from_slice(&eidx);
-                let (mki_out, tag_out) = rest.split_at_mut(mki_len);
+                let (mki_out, _) = rest.split_at_mut(mki_len);
                 mki_out.copy_from_slice(mki);
-                // Authenticated portion: header || encrypted payload || E + index.
-                copy_truncated(&k.mac(pkt, &eidx), tag_out);
+                // Authenticated portion: header || encrypted payload || E + index, contiguous.
+                let full = k.mac(buf.get(..len + 4).ok_or(Error::BufferTooSmall { needed })?);
+                let tag_out = buf
+                    .get_mut(len + 4 + mki_len..needed)
+                    .ok_or(Error::BufferTooSmall { needed })?;
+                copy_truncated(&full, tag_out);
             }
             Transform::Gcm(k) => {
                 let (head, payload) = pkt.split_at_mut(RtcpHeaderView::LEN);
@@ -628,13 +652,16 @@ impl SrtpContext {
         let eidx = eword.to_be_bytes();
         match t {
             Transform::Cm(k) => {
-                let (pkt, tail) = buf.split_at_mut(body_len);
-                let tag = tail.get(tag_at - body_len..).ok_or(Error::TooShort)?;
-                if !tag_matches(&k.mac(pkt, &eidx), tag) {
+                // Authenticated portion: header || payload || E + index, contiguous here.
+                let full = k.mac(buf.get(..body_len + 4).ok_or(Error::TooShort)?);
+                let tag = buf.get(tag_at..).ok_or(Error::TooShort)?;
+                if !tag_matches(&full, tag) {
                     return Err(Error::AuthenticationFailed);
                 }
                 if encrypted {
-                    let payload = pkt.get_mut(RtcpHeaderView::LEN..).ok_or(Error::TooShort)?;
+                    let payload = buf
+                        .get_mut(RtcpHeaderView::LEN..body_len)
+                        .ok_or(Error::TooShort)?;
                     k.keystream(hdr.ssrc, u64::from(index), payload);
                 }
             }
@@ -743,12 +770,14 @@ fn copy_truncated(full: &[u8; 20], out: &mut [u8]) {
     }
 }
 
-/// Constant-time comparison of a received (truncated) tag.
+/// Constant-time comparison of a received (truncated) tag: the differences are OR-ed into one
+/// octet without branching, and only that octet is tested (with `subtle`).
 #[inline]
 fn tag_matches(full: &[u8; 20], tag: &[u8]) -> bool {
     use subtle::ConstantTimeEq as _;
-    match full.get(..tag.len()) {
-        Some(expected) if !tag.is_empty() => bool::from(expected.ct_eq(tag)),
-        _ => false,
+    if tag.is_empty() || tag.len() > full.len() {
+        return false;
     }
+    let diff = full.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    bool::from(diff.ct_eq(&0))
 }

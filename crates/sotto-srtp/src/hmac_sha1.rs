@@ -28,12 +28,12 @@ impl HmacSha1 {
         Self { keyed }
     }
 
-    /// HMAC-SHA1 of `data || trailer` (the trailer is the SRTP ROC or the SRTCP E + index).
+    /// HMAC-SHA1 of `data` (for SRTP: header || payload || ROC, contiguous in the packet
+    /// buffer).
     #[inline]
-    pub(crate) fn mac(&self, data: &[u8], trailer: &[u8; 4]) -> [u8; 20] {
+    pub(crate) fn mac(&self, data: &[u8]) -> [u8; 20] {
         let mut m = self.keyed.clone();
         m.update(data);
-        m.update(trailer);
         m.finalize().into_bytes().into()
     }
 }
@@ -42,14 +42,13 @@ impl HmacSha1 {
 mod tests {
     use super::*;
 
-    fn reference(key: &[u8], data: &[u8], trailer: &[u8; 4]) -> Vec<u8> {
+    fn reference(key: &[u8], data: &[u8]) -> Vec<u8> {
         let mut m = <hmac::Hmac<sha1::Sha1> as hmac::Mac>::new_from_slice(key).unwrap();
         m.update(data);
-        m.update(trailer);
         m.finalize().into_bytes().to_vec()
     }
 
-    /// RFC 2202 §3 test cases 1, 2 and 6 (the message split as data || last four octets).
+    /// RFC 2202 §3 test cases 1, 2 and 6.
     #[test]
     fn rfc2202_hmac_sha1_vectors() {
         let cases: [(&[u8], &[u8], &str); 3] = [
@@ -70,9 +69,7 @@ mod tests {
             ),
         ];
         for (key, msg, expected) in cases {
-            let (data, tr) = msg.split_at(msg.len() - 4);
-            let tr: [u8; 4] = tr.try_into().unwrap();
-            assert_eq!(hex::encode(HmacSha1::new(key).mac(data, &tr)), expected);
+            assert_eq!(hex::encode(HmacSha1::new(key).mac(msg)), expected);
         }
     }
 
@@ -82,12 +79,7 @@ mod tests {
         let h = HmacSha1::new(&key);
         for n in 0..=300usize {
             let data: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
-            let tr = [n as u8, 1, 2, 3];
-            assert_eq!(
-                h.mac(&data, &tr).to_vec(),
-                reference(&key, &data, &tr),
-                "length {n}"
-            );
+            assert_eq!(h.mac(&data).to_vec(), reference(&key, &data), "length {n}");
         }
     }
 }
