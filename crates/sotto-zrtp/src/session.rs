@@ -388,8 +388,8 @@ struct SecureState {
     hash: HashAlg,
     keys_mackey_peer: SecretBytes,
     keys_zrtpkey_peer: SecretBytes,
-    /// Initiator: our Confirm2 until Conf2ACK arrives.
-    pending_confirm2: Option<Vec<u8>>,
+    /// Initiator: Confirm2 is retransmitted (T2) until Conf2ACK arrives.
+    awaiting_conf2ack: bool,
     _proof: ConfirmMacChecked,
 }
 
@@ -402,7 +402,7 @@ enum State {
     InitCommitSent(Box<InitCommitSent>),
     RespDhPart1Sent(Box<RespDhPart1Sent>),
     /// Initiator, DH mode: DHPart2 sent, waiting for Confirm1.
-    InitDhPart2Sent(Box<AwaitConfirm>, Vec<u8>),
+    InitDhPart2Sent(Box<AwaitConfirm>),
     /// Initiator, Multistream: Commit sent and accepted; waiting for Confirm1 is the
     /// `InitCommitSent` state. Responder waiting for Confirm2:
     RespConfirm1Sent(Box<AwaitConfirm>),
@@ -809,6 +809,13 @@ impl ZrtpSession {
             if peer.raw == raw {
                 let ack = Message::HelloAck.emit();
                 self.send(&ack);
+                // The peer still sends Hello, so neither our HelloACK nor our Commit reached
+                // it. Our Commit is also an implicit HelloACK (§4.1): resend its identical copy
+                // now (§6) instead of waiting for the next T2 tick.
+                if let State::InitCommitSent(st) = &self.state {
+                    let commit = st.commit_raw.clone();
+                    self.send(&commit);
+                }
             }
             return;
         }
@@ -1050,6 +1057,12 @@ impl ZrtpSession {
                     self.timer = None;
                     self.state = State::Discovery;
                     self.accept_commit(now, c, raw);
+                } else if self.check_peer_hello_mac(&c.h2).is_some() {
+                    // We stay initiator (§4.2). The peer still sends its Commit, so it has not
+                    // received ours: send the identical copy now (§6: retransmissions are
+                    // identical) rather than only at the next T2 tick, which stays as it is.
+                    let ours = ours.commit_raw.clone();
+                    self.send(&ours);
                 }
                 return;
             }
@@ -1196,14 +1209,11 @@ impl ZrtpSession {
     }
 
     fn on_dhpart1(&mut self, now: Instant, d: DhPart, raw: &[u8]) {
+        // A repeated DHPart1 (in DHPart2Sent) is only the responder's answer to a repeated
+        // Commit of ours, not a sign that our DHPart2 was lost: our T2 timer resends DHPart2
+        // (§6). Answering replies with copies would echo every duplicate through the rest of the
+        // handshake.
         let State::InitCommitSent(st) = &self.state else {
-            if let State::InitDhPart2Sent(_, d2) = &self.state
-                && !d2.is_empty()
-            {
-                // A repeated DHPart1: our DHPart2 may have been lost.
-                let d2 = d2.clone();
-                self.send(&d2);
-            }
             return;
         };
         if st.dh.is_none() {
@@ -1262,26 +1272,23 @@ impl ZrtpSession {
         );
         let keys = Keys::derive(self.p, hash, s0, ctx, suite.cipher.key_len());
         self.send(&dhpart2);
-        self.arm(now, T2, dhpart2.clone(), "DHPart2");
-        self.state = State::InitDhPart2Sent(
-            Box::new(AwaitConfirm {
-                s: Settled {
-                    role: Role::Initiator,
-                    suite,
-                    peer_zid,
-                },
-                keys,
-                cache,
-                target: d.h1,
-                depth: 1,
-                pending_mac: raw.to_vec(),
-                key_depth: 0,
-                what: "DHPart1",
-                our_confirm1: None,
-                _commitment: None,
-            }),
-            dhpart2,
-        );
+        self.arm(now, T2, dhpart2, "DHPart2");
+        self.state = State::InitDhPart2Sent(Box::new(AwaitConfirm {
+            s: Settled {
+                role: Role::Initiator,
+                suite,
+                peer_zid,
+            },
+            keys,
+            cache,
+            target: d.h1,
+            depth: 1,
+            pending_mac: raw.to_vec(),
+            key_depth: 0,
+            what: "DHPart1",
+            our_confirm1: None,
+            _commitment: None,
+        }));
     }
 
     fn on_dhpart2(&mut self, _now: Instant, d: DhPart, raw: &[u8]) {
@@ -1515,18 +1522,13 @@ impl ZrtpSession {
                     our_confirm1: None,
                     _commitment: None,
                 };
-                self.state = State::InitDhPart2Sent(Box::new(aw), Vec::new());
+                self.state = State::InitDhPart2Sent(Box::new(aw));
             }
-            State::Secure(st) => {
-                // Our Confirm2 was lost and Confirm1 repeated.
-                if let Some(c2) = st.pending_confirm2.clone() {
-                    self.send(&c2);
-                }
-                return;
-            }
+            // A repeated Confirm1 answers a repeated DHPart2 of ours; our Confirm2 is resent by
+            // its T2 timer until Conf2ACK (§6), not in reply to replies.
             _ => return,
         }
-        let State::InitDhPart2Sent(st, _) = &self.state else {
+        let State::InitDhPart2Sent(st) = &self.state else {
             return;
         };
         let (body, proof) = match self.check_confirm(st, &c) {
@@ -1536,7 +1538,7 @@ impl ZrtpSession {
                 return;
             }
         };
-        let State::InitDhPart2Sent(st, _) = core::mem::replace(&mut self.state, State::Discovery)
+        let State::InitDhPart2Sent(st) = core::mem::replace(&mut self.state, State::Discovery)
         else {
             return;
         };
@@ -1545,14 +1547,14 @@ impl ZrtpSession {
             return;
         };
         self.send(&c2);
-        self.arm(now, T2, c2.clone(), "Confirm2");
+        self.arm(now, T2, c2, "Confirm2");
         let info = self.secure_info(*st, &body);
         // Every check is done (Confirm1 MAC, H0, the DHPart1 MAC): the keys and the SAS are
         // final, so the initiator reports Secure now (§4.6: it may receive SRTP after Confirm1)
         // and keeps retransmitting Confirm2 until Conf2ACK.
         self.enter_secure(info, proof);
         if let State::Secure(st) = &mut self.state {
-            st.pending_confirm2 = Some(c2);
+            st.awaiting_conf2ack = true;
         }
     }
 
@@ -1599,7 +1601,7 @@ impl ZrtpSession {
 
     fn on_conf2ack(&mut self) {
         if let State::Secure(st) = &mut self.state
-            && st.pending_confirm2.take().is_some()
+            && core::mem::take(&mut st.awaiting_conf2ack)
         {
             self.timer = None;
         }
@@ -1682,7 +1684,7 @@ impl ZrtpSession {
             verified: info.verified,
             hash,
             keys_mackey_peer: mk,
-            pending_confirm2: None,
+            awaiting_conf2ack: false,
             keys_zrtpkey_peer: zk,
             _proof: proof,
         }));
