@@ -111,7 +111,7 @@ fn big_sas(sas: &str) -> String {
 fn draw(f: &mut Frame<'_>, st: &State, ctx: &TuiContext) {
     let area = f.area();
     let [title, band, info, log, keys] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(4),
         Constraint::Length(7),
         Constraint::Length(6),
         Constraint::Min(3),
@@ -124,13 +124,15 @@ fn draw(f: &mut Frame<'_>, st: &State, ctx: &TuiContext) {
         .clone()
         .unwrap_or_else(|| format!("listening on {}", ctx.sip));
     f.render_widget(
-        Paragraph::new(format!(
-            " sotto — you are \"{}\" — {who}{}",
-            ctx.me,
-            st.registration
-                .as_ref()
-                .map_or(String::new(), |r| format!(" — {r}"))
-        ))
+        Paragraph::new(vec![
+            Line::from(format!(" sotto — you are \"{}\" — {who}", ctx.me)),
+            Line::from(
+                st.registration
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" SIP account: {r}")),
+            ),
+        ])
+        .wrap(Wrap { trim: false })
         .block(Block::default().borders(Borders::ALL)),
         title,
     );
