@@ -94,9 +94,16 @@ fn unknown_peer_is_a_clear_error() {
 }
 
 #[test]
-fn unbuilt_commands_fail_honestly() {
+fn no_command_outside_a_terminal_says_what_to_do() {
+    // Every command is built now (`chat` was the last stub); `sotto` alone opens the home
+    // screen only in a terminal, and says so otherwise.
     let tmp = tempfile::tempdir().unwrap();
-    let o = sotto(tmp.path(), &["chat", "someone@example.org"]);
-    assert_eq!(o.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not yet implemented"));
+    let o = sotto(tmp.path(), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "sotto: no command given. In a terminal, `sotto` alone opens the home screen; see \
+         `sotto --help` for the commands.\n"
+    );
+    assert!(o.stdout.is_empty());
 }

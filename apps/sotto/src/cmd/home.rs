@@ -55,6 +55,8 @@ struct Home {
     selected: usize,
     mode: Mode,
     status: String,
+    /// `--ephemeral`: every call runs with a fresh identity and nothing is kept.
+    ephemeral: bool,
 }
 
 /// `sotto` alone.
@@ -81,6 +83,7 @@ pub(crate) fn home(opts: &StoreOptions) -> Result<ExitCode> {
             selected: 0,
             mode: Mode::Browse,
             status,
+            ephemeral: opts.ephemeral,
         };
         let leave = run_screen(&mut h, &mut store)?;
         drop(store);
@@ -315,7 +318,11 @@ fn draw(f: &mut ratatui::Frame<'_>, h: &Home) {
                 ),
                 Span::raw(format!("   ZID {}…", zid_short(&h.me.zid))),
             ]),
-            Line::from(" no call history is kept: only what key continuity needs"),
+            Line::from(if h.ephemeral {
+                " ephemeral: nothing is written; each call uses a fresh identity and is forgotten"
+            } else {
+                " no call history is kept: only what key continuity needs"
+            }),
         ])
         .block(Block::default().borders(Borders::ALL).title(" sotto ")),
         me,
@@ -476,6 +483,7 @@ mod tests {
             selected: 0,
             mode: Mode::Browse,
             status: String::new(),
+            ephemeral: false,
         };
         (h, store)
     }
