@@ -386,3 +386,151 @@ fn a_g711_only_linphonec_gets_a_secure_g711_call() {
     assert_heard(&sotto_rec, 1000.0, 1.5, "sotto");
     assert_heard(&lp_rec, 700.0, 1.5, "linphonec");
 }
+
+/// RFC 4733 key presses both ways with linphonec (which sends and receives them as RTP
+/// telephone-events, `use_rfc2833`), and RFC 3550 RTCP both ways over SRTCP (rtcp-mux):
+/// linphonec calls `sotto listen`; once secure, keys typed into linphonec arrive in sotto as
+/// one `dtmf` event each, and `dtmf` on sotto's stdin reaches linphonec ("Receiving tone").
+/// linphonec's reports arrive and authenticate, and sotto's round-trip time is computed from
+/// linphonec's LSR/DLSR — LSR is the middle of the NTP time in sotto's own SR, so a measured
+/// RTT proves linphonec decrypted and authenticated sotto's SRTCP and parsed its SR.
+#[test]
+#[ignore = "needs linphonec (Debian linphone-cli)"]
+fn dtmf_and_rtcp_with_linphonec() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let (sotto_tone, lp_tone) = (tmp.path().join("sotto.wav"), tmp.path().join("lp.wav"));
+    let lp_rec = tmp.path().join("lp_heard.wav");
+    write_tone(&sotto_tone, SOTTO_TONE, 48_000, 20);
+    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 20);
+    let sip_port = free_port();
+    let mut listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
+        .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
+        .args(["--sip", &format!("127.0.0.1:{sip_port}")])
+        .args(["--timeout", "30", "--headless"])
+        .arg("--play")
+        .arg(&sotto_tone)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sotto_in = listener.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let out = listener.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str(&line)
+                && tx.send(v).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let mut ev: Vec<serde_json::Value> = Vec::new();
+    let wait_event = |name: &str, ev: &mut Vec<serde_json::Value>| -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(v) = ev.iter().find(|v| v["event"] == name) {
+                return v.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(v) => ev.push(v),
+                Err(_) => panic!("sotto never reported {name}: {ev:#?}"),
+            }
+        }
+    };
+    wait_event("ready", &mut ev);
+
+    let mut lp = Linphonec::start(
+        tmp.path(),
+        &lp_tone,
+        &lp_rec,
+        LinphoneOpts {
+            rtcp_mux: true,
+            ..LinphoneOpts::default()
+        },
+    );
+    lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
+    let lp_sas = lp.wait_sas(Duration::from_secs(10));
+    let secure = wait_event("secure", &mut ev);
+    assert_eq!(secure["sas"], lp_sas.as_str());
+    std::thread::sleep(Duration::from_millis(500));
+
+    // linphonec → sotto: a key typed during a call is sent as DTMF.
+    for key in ["1", "#", "9"] {
+        lp.send(key);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    // sotto → linphonec.
+    writeln!(sotto_in, "dtmf 5").unwrap();
+    writeln!(sotto_in, "dtmf *0").unwrap();
+    sotto_in.flush().unwrap();
+    for t in ["5", "*", "0"] {
+        lp.wait_for(&format!("Receiving tone {t}"), Duration::from_secs(5));
+    }
+    // Long enough for a few RTCP intervals on both sides (linphonec reports every ~5 s).
+    std::thread::sleep(Duration::from_millis(9000));
+    lp.send("terminate");
+    lp.wait_for("ended", Duration::from_secs(5));
+    wait_event("ended", &mut ev);
+    let summary = wait_event("summary", &mut ev);
+    let status = listener.wait().unwrap();
+    let mut err = String::new();
+    listener
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let log = std::fs::read_to_string(&lp.log).unwrap();
+    lp.quit();
+    assert!(status.success(), "sotto listen failed: {err}\n{ev:#?}");
+    let digits: String = ev
+        .iter()
+        .filter(|v| v["event"] == "dtmf")
+        .map(|v| v["digit"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        digits, "1#9",
+        "one dtmf event per key linphonec sent: {ev:#?}"
+    );
+    let received_tones = lp_seen_tones(&log);
+    eprintln!("sotto summary: {summary}\nlinphonec log RTCP/DTMF lines: {received_tones}");
+    assert_eq!(summary["dtmf_sent"], 3, "{summary}");
+    assert_eq!(summary["dtmf_received"], 3, "{summary}");
+    assert_eq!(summary["srtcp_rejected"], 0, "{summary}");
+    // oRTP repeats each key's end packet with one sequence number: SRTP's replay check drops
+    // the two repeats of each of linphonec's three keys (nothing else is replayed).
+    assert!(summary["srtp_replayed"].as_u64().unwrap() <= 6, "{summary}");
+    assert!(summary["rtcp_sent"].as_u64().unwrap() >= 3, "{summary}");
+    assert!(summary["peer_reports"].as_u64().unwrap() >= 1, "{summary}");
+    let rtt = summary["rtt_ms"]
+        .as_f64()
+        .expect("an RTT from linphonec's report on sotto's SR");
+    assert!((0.0..50.0).contains(&rtt), "RTT {rtt} ms on loopback");
+    assert!(
+        summary["peer_loss_percent"].as_f64().unwrap() < 5.0,
+        "{summary}"
+    );
+    assert!(
+        !log.contains("srtp_unprotect_rtcp") || !log.contains("failed"),
+        "linphonec refused sotto's SRTCP"
+    );
+    check_sotto_summary(&ev);
+}
+
+/// linphonec's log lines about RTCP and DTMF, for the test output.
+fn lp_seen_tones(log: &str) -> String {
+    log.lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            (l.contains("rtcp") && (l.contains("srtp") || l.contains("receiv")))
+                || l.contains("dtmf")
+        })
+        .take(12)
+        .collect::<Vec<_>>()
+        .join("\n")
+}

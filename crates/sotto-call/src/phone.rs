@@ -303,8 +303,12 @@ pub struct MediaStats {
     pub srtp_received: u64,
     /// SRTP bytes received and authenticated.
     pub srtp_bytes_received: u64,
-    /// Incoming RTP packets that failed SRTP authentication or replay checks.
+    /// Incoming RTP packets that failed SRTP authentication (or were malformed).
     pub srtp_rejected: u64,
+    /// Incoming SRTP packets dropped as repeats by the replay check (RFC 3711 §3.3.2): network
+    /// duplicates, and the repeated RFC 4733 end packets of peers that send all three with one
+    /// sequence number (oRTP/linphone does).
+    pub srtp_replayed: u64,
     /// SRTCP packets received and authenticated.
     pub srtcp_received: u64,
     /// Incoming RTCP packets that failed SRTCP authentication or replay checks (counted apart
@@ -1060,6 +1064,11 @@ impl Phone {
                     };
                     match rx.unprotect_rtp(&mut buf) {
                         Ok(n) => n,
+                        Err(sotto_srtp::Error::Replayed) => {
+                            call.stats.srtp_replayed += 1;
+                            trace!("SRTP packet replayed: dropped");
+                            return;
+                        }
                         Err(e) => {
                             call.stats.srtp_rejected += 1;
                             trace!(%e, "SRTP packet rejected");
