@@ -11,6 +11,7 @@
 # libsrtp2-dev (pkg-config) into a temporary directory, then for every profile and payload size
 # runs both, one thread each, pinned to the same CPU when `taskset` exists, and prints a
 # markdown table with the ratios. Needs: cargo, gcc (cc), pkg-config, libsrtp2-dev.
+# Honours CARGO_TARGET_DIR (default: target/ under the repository root).
 set -euo pipefail
 
 secs="${1:-2}"
@@ -22,6 +23,7 @@ command -v pkg-config >/dev/null || { echo "pkg-config missing (apt-get install 
 pkg-config --exists libsrtp2 || { echo "libsrtp2 missing (apt-get install libsrtp2-dev)" >&2; exit 1; }
 
 cargo build --release -q -p sotto
+sotto="${CARGO_TARGET_DIR:-$root/target}/release/sotto"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 # shellcheck disable=SC2046 # pkg-config output is meant to be split
@@ -45,7 +47,7 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for size in 160 1200; do
     for profile in AES_CM_128_HMAC_SHA1_80 AES_CM_128_HMAC_SHA1_32 AES_256_CM_HMAC_SHA1_80 \
                    AES_256_CM_HMAC_SHA1_32 AEAD_AES_128_GCM AEAD_AES_256_GCM; do
-        ours="$("${pin[@]}" target/release/sotto bench srtp --profile "$profile" --size "$size" --seconds "$secs" --clock "$clock")"
+        ours="$("${pin[@]}" "$sotto" bench srtp --profile "$profile" --size "$size" --seconds "$secs" --clock "$clock")"
         theirs="$("${pin[@]}" "$tmp/srtp_bench" "$profile" "$size" "$secs" "$clock")"
         op="$(field protect_pps "$ours")"; ou="$(field unprotect_pps "$ours")"
         tp="$(field protect_pps "$theirs")"; tu="$(field unprotect_pps "$theirs")"

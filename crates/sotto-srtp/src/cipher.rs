@@ -227,10 +227,12 @@ impl GcmCipher {
     }
 }
 
+/// Copies `min(src.len(), dst.len())` octets (one `memcpy`, not a byte loop).
 #[inline]
 fn copy_prefix(src: &[u8], dst: &mut [u8]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
+    let n = src.len().min(dst.len());
+    if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+        d.copy_from_slice(s);
     }
 }
 

@@ -765,8 +765,9 @@ impl SrtpContext {
 
 #[inline]
 fn copy_truncated(full: &[u8; 20], out: &mut [u8]) {
-    for (d, s) in out.iter_mut().zip(full) {
-        *d = *s;
+    let n = out.len().min(full.len());
+    if let (Some(d), Some(s)) = (out.get_mut(..n), full.get(..n)) {
+        d.copy_from_slice(s);
     }
 }
 
