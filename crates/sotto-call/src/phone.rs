@@ -677,6 +677,11 @@ impl Phone {
                         RegEvent::Failed { status } => CallEvent::RegistrationFailed {
                             reason: registration_failure_text(status),
                         },
+                        RegEvent::TimedOut if self.shutting_down => CallEvent::RegistrationFailed {
+                            reason: "the registrar did not confirm the removal of the \
+                                         registration; it will expire by itself"
+                                .into(),
+                        },
                         RegEvent::TimedOut => CallEvent::RegistrationFailed {
                             reason: format!(
                                 "the registrar{} did not answer; trying again in 30 s",

@@ -526,12 +526,16 @@ fn whole_call_in_g711_when_the_caller_offers_nothing_else() {
 /// Two phones (A calls B, B answers) through netem with `loss` and 15 ms each way, driven
 /// until both are secure.
 fn secure_pair(seed: u64, loss: f64) -> Pair<PhoneEnd, PhoneEnd> {
+    secure_pair_with(seed, loss, None)
+}
+
+fn secure_pair_with(seed: u64, loss: f64, codecs: Option<Vec<Codec>>) -> Pair<PhoneEnd, PhoneEnd> {
     let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
     let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
     let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
     let caches = fresh_caches();
-    let (pa, _) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0, None);
+    let (pa, _) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0, codecs);
     let (pb, _) = phone(seed + 7, 0xb2, b_sip, b_media, caches.1, 1000.0, None);
     let end = |phone, sip, media, peer_sip, peer_media, auto_answer| PhoneEnd {
         phone,
@@ -641,6 +645,41 @@ fn dtmf_both_ways_one_event_per_press_through_loss() {
                 assert!(d.len() > 16);
             }
         }
+    }
+}
+
+/// In a G.711 call the keys travel as telephone-event/8000 (RFC 4733 §2.1: the codec's clock
+/// rate), 100 ms = 800 timestamp units, through 10 % loss.
+#[test]
+fn dtmf_in_a_g711_call_uses_the_8000_hz_clock() {
+    for codec in [Codec::Pcmu, Codec::Pcma] {
+        let mut pair = secure_pair_with(44, 0.10, Some(vec![codec]));
+        let now = pair.now();
+        for d in "159#".chars() {
+            pair.a_mut().phone.send_dtmf(now, d).unwrap();
+        }
+        pair.b_mut().phone.send_dtmf(now, 'D').unwrap();
+        pair.run_for(Duration::from_secs(2)).unwrap();
+        assert_eq!(dtmf_heard(pair.b()), "159#", "{codec:?}");
+        assert_eq!(dtmf_heard(pair.a()), "D", "{codec:?}");
+        // The offer carried both rates; the answer kept the 8 kHz one for G.711.
+        let sdp: Vec<String> = pair
+            .captured()
+            .iter()
+            .filter(|c| c.from == sotto_netem::Side::B)
+            .filter_map(|c| match c.data.split_first() {
+                Some((0, d)) => Some(String::from_utf8_lossy(d).into_owned()),
+                _ => None,
+            })
+            .filter(|t| t.starts_with("SIP/2.0 200") && t.contains("m=audio"))
+            .collect();
+        assert!(!sdp.is_empty());
+        assert!(
+            sdp[0].contains("a=rtpmap:100 telephone-event/8000"),
+            "{}",
+            sdp[0]
+        );
+        assert!(!sdp[0].contains("telephone-event/48000"), "{}", sdp[0]);
     }
 }
 

@@ -267,8 +267,11 @@ impl Registration {
                     TxOutput::Response(r) => responses.push((r, tx.request().clone())),
                     TxOutput::TimedOut => {
                         self.out.push_back(RegOutput::Event(RegEvent::TimedOut));
-                        // Try again later rather than give up for good.
-                        self.refresh_at = Some(now + Duration::from_secs(30));
+                        // Try again later rather than give up for good (but an unanswered
+                        // removal is not retried: the binding expires by itself).
+                        if self.expires != 0 {
+                            self.refresh_at = Some(now + Duration::from_secs(30));
+                        }
                     }
                     TxOutput::Terminated => {}
                 }
