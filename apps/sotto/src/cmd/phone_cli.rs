@@ -253,6 +253,10 @@ async fn run_async(
     let mut cfg = PhoneConfig::new(sip_addr, media_addr, "sotto", me.zid);
     cfg.display_name = Some(me.display_name.clone());
     conf.apply(&mut cfg, args.allow_insecure)?;
+    let me = sotto_store::LocalIdentity {
+        display_name: cfg.display_name.clone().unwrap_or(me.display_name),
+        ..me
+    };
     cfg.unix_time = sotto_store::unix_now();
     let cache = SharedCache::new(store);
     let ui_cache = cache.clone();
