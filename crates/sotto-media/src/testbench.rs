@@ -148,19 +148,19 @@ impl EchoPath {
 
     /// The echo of `played` as the microphone hears it (same length as `played`).
     pub fn apply(&self, played: &[i16]) -> Vec<i16> {
-        let n = played.len();
-        let x: Vec<f64> = played.iter().map(|&s| f64::from(s)).collect();
-        let mut y = vec![0.0f64; n];
-        for (i, out) in y.iter_mut().enumerate().skip(self.delay) {
-            let t = i - self.delay;
-            let taps = self.ir.len().min(t + 1);
-            let mut acc = 0.0;
-            for (k, h) in self.ir.iter().take(taps).enumerate() {
-                acc += h * x.get(t - k).copied().unwrap_or(0.0);
-            }
-            *out = acc;
+        (0..played.len()).map(|i| self.echo_at(played, i)).collect()
+    }
+
+    /// Sample `i` of the echo of `played` (for streams: only `played[..=i]` matters).
+    pub fn echo_at(&self, played: &[i16], i: usize) -> i16 {
+        let Some(t) = i.checked_sub(self.delay) else {
+            return 0;
+        };
+        let mut acc = 0.0;
+        for (k, h) in self.ir.iter().take(t + 1).enumerate() {
+            acc += h * f64::from(played.get(t - k).copied().unwrap_or(0));
         }
-        y.into_iter().map(to_i16).collect()
+        to_i16(acc)
     }
 }
 

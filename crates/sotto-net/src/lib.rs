@@ -5,9 +5,9 @@
 //! [`CallEvent`] to the application. It has no protocol logic of its own: everything it does is
 //! read a datagram or a clock and hand it to the phone, then carry out what the phone asks.
 //!
-//! Audio devices (capture/playback through `cpal`) are not wired yet; the phone's
-//! [`sotto_call::phone::AudioIo`] is the seam where they plug in. Files and generated signals
-//! are used meanwhile.
+//! Audio devices (capture/playback through `cpal`, cargo feature `audio`) are in [`audio`]:
+//! [`audio::open_devices`] gives a [`sotto_call::phone::AudioIo`] for the phone, with echo
+//! cancellation and noise suppression on by default. Without the feature, files are used.
 //!
 //! ```no_run
 //! # async fn demo(phone: sotto_call::phone::Phone) -> std::io::Result<()> {
@@ -22,6 +22,8 @@
 //! # drop((cmd_tx, driver, ev_rx.recv()));
 //! # Ok(()) }
 //! ```
+
+pub mod audio;
 
 use std::io;
 use std::net::SocketAddr;
