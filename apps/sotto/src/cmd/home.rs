@@ -344,7 +344,25 @@ fn draw(f: &mut ratatui::Frame<'_>, h: &Home) {
             ])
         })
         .collect();
-    let title = format!(" contacts ({}) ", h.contacts.len());
+    let changed = h
+        .contacts
+        .iter()
+        .filter(|c| c.state == PeerState::KeyChanged)
+        .count();
+    let title = if changed > 0 {
+        Line::from(vec![
+            Span::raw(format!(" contacts ({}) ", h.contacts.len())),
+            Span::styled(
+                format!(
+                    " WARNING: {changed} KEY CHANGED — someone may be in the middle; compare the \
+                     code on your next call "
+                ),
+                Style::default().bg(Color::Red).fg(Color::Black),
+            ),
+        ])
+    } else {
+        Line::from(format!(" contacts ({}) ", h.contacts.len()))
+    };
     if rows.is_empty() {
         f.render_widget(
             Paragraph::new(
@@ -531,6 +549,55 @@ mod tests {
         assert!(s.resolve("Bea").is_err());
         assert_eq!(h.contacts.len(), 1);
         assert_eq!(s.resolve("ana").unwrap().state, PeerState::Unverified);
+    }
+
+    fn render(h: &Home) -> String {
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(110, 24)).unwrap();
+        t.draw(|f| draw(f, h)).unwrap();
+        let buf = t.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_screen_shows_identity_states_and_a_key_change_warning() {
+        let (mut h, mut s) = fixture();
+        let screen = render(&h);
+        assert!(
+            screen.contains(&format!("you are \"{}\"", h.shown_name)),
+            "{screen}"
+        );
+        assert!(
+            screen.contains(&format!("ZID {}…", &h.me.zid.to_hex()[..8])),
+            "{screen}"
+        );
+        assert!(screen.contains("contacts (2)"), "{screen}");
+        assert!(!screen.contains("WARNING"), "{screen}");
+        s.verify(&Zid([1; 12])).unwrap();
+        s.record_key_change(&Zid([2; 12]), 1_700_000_100).unwrap();
+        h.contacts = s.contacts().unwrap();
+        let screen = render(&h);
+        let row = |name: &str| {
+            screen
+                .lines()
+                .find(|l| l.contains(name))
+                .unwrap()
+                .to_owned()
+        };
+        assert!(row("ana").contains("verified") && !row("ana").contains("unverified"));
+        assert!(row("ben").contains("KEY CHANGED"), "{screen}");
+        assert!(row("ben").contains("2023-11-14"), "{screen}");
+        assert!(screen.contains("WARNING: 1 KEY CHANGED"), "{screen}");
+        // The questions name the contact.
+        h.selected = h.contacts.iter().position(|c| c.label() == "ben").unwrap();
+        on_key(&mut h, &mut s, KeyCode::Char('f')).unwrap();
+        assert!(render(&h).contains("Forget ben?"));
     }
 
     #[test]
