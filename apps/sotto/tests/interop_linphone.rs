@@ -210,6 +210,11 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
     find(&ev, "verified");
     assert_eq!(find(&ev, "ended")["reason"], "the other side hung up");
     check_sotto_summary(&ev);
+    // No rtcp-mux here: sotto's `a=rtcp` (RFC 3605) brings linphonec's SRTCP to sotto's one
+    // media port, and sotto's SRTCP to linphonec's RTP port + 1 comes back as an RTT.
+    let s = find(&ev, "summary");
+    assert!(s["peer_reports"].as_u64().unwrap() >= 1, "{s}");
+    assert!(s["rtt_ms"].as_f64().is_some(), "{s}");
     // After the resume each side hears the other again.
     assert_heard(&sotto_rec, LINPHONE_TONE, 2.0, "sotto");
     assert_heard(&lp_rec, SOTTO_TONE, 2.0, "linphonec");

@@ -410,13 +410,14 @@ struct ActiveCall {
 }
 
 impl ActiveCall {
-    /// Where RTCP goes: the media address with rtcp-mux, else the next port (RFC 3550 §11).
+    /// Where RTCP goes: the media address with rtcp-mux, else the peer's `a=rtcp` or the next
+    /// port (RFC 3605, RFC 3550 §11).
     fn rtcp_dest(&self) -> Option<SocketAddr> {
         let to = self.remote_media?;
-        if self.negotiated.as_ref().is_some_and(|n| n.rtcp_mux) {
-            Some(to)
-        } else {
-            Some(SocketAddr::new(to.ip(), to.port().checked_add(1)?))
+        match self.negotiated.as_ref() {
+            Some(n) if !n.rtcp_mux && !n.remote_rtcp.ip().is_unspecified() => Some(n.remote_rtcp),
+            Some(n) if !n.rtcp_mux => Some(SocketAddr::new(to.ip(), n.remote_rtcp.port())),
+            _ => Some(to),
         }
     }
 

@@ -250,6 +250,19 @@ impl MediaDescription {
         self.attr("rtcp-mux").is_some()
     }
 
+    /// `a=rtcp:PORT [IN IP4|IP6 ADDR]` (RFC 3605): where this stream's RTCP goes when it is
+    /// not multiplexed. `None` if absent or malformed.
+    pub fn rtcp_attr(&self) -> Option<(u16, Option<IpAddr>)> {
+        let v = self.attr("rtcp")?;
+        let mut it = v.split_ascii_whitespace();
+        let port = it.next()?.parse().ok()?;
+        let addr = match (it.next(), it.next(), it.next()) {
+            (Some(n), Some(_), Some(a)) if n.eq_ignore_ascii_case("IN") => a.parse().ok(),
+            _ => None,
+        };
+        Some((port, addr))
+    }
+
     /// `a=ptime`.
     pub fn ptime(&self) -> Option<u32> {
         self.attr("ptime").and_then(|p| p.trim().parse().ok())
@@ -679,6 +692,9 @@ pub struct NegotiatedAudio {
     pub telephone_event_pt: Option<u8>,
     /// RTP and RTCP share one port.
     pub rtcp_mux: bool,
+    /// Where to send RTCP: `remote_addr` with rtcp-mux, else the peer's `a=rtcp` (RFC 3605),
+    /// else the next port up (RFC 3550 §11).
+    pub remote_rtcp: SocketAddr,
     /// Packet time in ms.
     pub ptime: u32,
     /// Our direction (what we may do).
@@ -730,6 +746,9 @@ fn audio_attrs(
         out.push(a("fmtp", Some(format!("{te} 0-15"))));
     }
     out.push(a("ptime", Some(local.ptime.to_string())));
+    // RFC 3605: our RTCP arrives on the RTP port even without rtcp-mux (one socket); RFC 5761
+    // §5.1.3 recommends this beside a=rtcp-mux too.
+    out.push(a("rtcp", Some(local.addr.port().to_string())));
     if mux {
         out.push(a("rtcp-mux", None));
     }
@@ -791,6 +810,17 @@ fn telephone_event_pt(m: &MediaDescription, rate: u32) -> Option<u8> {
         .find(|r| r.encoding.eq_ignore_ascii_case("telephone-event") && r.clock_rate == rate)
         .map(|r| r.pt)
         .filter(|pt| m.formats.iter().any(|f| f.parse::<u8>().ok() == Some(*pt)))
+}
+
+/// The peer's RTCP address for a stream at `rtp` (see [`NegotiatedAudio::remote_rtcp`]).
+fn rtcp_address(m: &MediaDescription, rtp: SocketAddr, mux: bool) -> SocketAddr {
+    if mux {
+        return rtp;
+    }
+    match m.rtcp_attr() {
+        Some((port, addr)) => SocketAddr::new(addr.unwrap_or(rtp.ip()), port),
+        None => SocketAddr::new(rtp.ip(), rtp.port().saturating_add(1)),
+    }
 }
 
 fn is_rtp_audio(m: &MediaDescription) -> bool {
@@ -875,6 +905,7 @@ pub fn create_answer(
             .map(|(p, _)| *p);
         negotiated = Some(NegotiatedAudio {
             remote_addr,
+            remote_rtcp: rtcp_address(m, remote_addr, mux),
             codec,
             pt,
             telephone_event_pt: te_pt,
@@ -928,6 +959,7 @@ pub fn process_answer(
     let ours = offer.media.get(idx).map(|o| o.rtcp_mux()).unwrap_or(false);
     Ok(NegotiatedAudio {
         remote_addr,
+        remote_rtcp: rtcp_address(m, remote_addr, ours && m.rtcp_mux()),
         codec,
         pt,
         telephone_event_pt: if local.telephone_event {
@@ -1010,6 +1042,12 @@ m=video 5000 RTP/AVP 31\r\nm=audio 4000 RTP/SAVP 0 8\r\na=sendonly\r\n";
         assert_eq!(ans.media[1].proto, "RTP/SAVP");
         assert_eq!(n.direction, Direction::RecvOnly);
         assert!(!n.rtcp_mux, "peer did not offer rtcp-mux");
+        assert_eq!(
+            n.remote_rtcp,
+            "10.0.0.1:4001".parse().unwrap(),
+            "RFC 3550 §11"
+        );
+        assert!(ans.media[1].attr("rtcp") == Some("6000"), "RFC 3605 a=rtcp");
         assert_eq!((n.codec, n.pt), (Codec::Pcmu, 0));
         assert!(n.secure_profile);
         // Nothing in common → 488.
@@ -1070,6 +1108,27 @@ m=audio 4000 RTP/AVP 0\r\n";
             create_answer(&SessionDescription::parse(none).unwrap(), &local, 2, 1).unwrap();
         assert_eq!(n.telephone_event_pt, None);
         assert_eq!(ans.media[0].formats, ["0"]);
+    }
+
+    /// RFC 3605 `a=rtcp`, with and without an address; ignored under rtcp-mux.
+    #[test]
+    fn rtcp_attribute_gives_the_rtcp_address() {
+        let local = LocalAudio::new("10.0.0.2:6000".parse().unwrap());
+        for (attr, mux, want) in [
+            ("a=rtcp:4444\r\n", false, "10.0.0.1:4444"),
+            ("a=rtcp:5555 IN IP4 10.9.9.9\r\n", false, "10.9.9.9:5555"),
+            ("a=rtcp:4444\r\na=rtcp-mux\r\n", true, "10.0.0.1:4000"),
+            ("a=rtcp:junk\r\n", false, "10.0.0.1:4001"),
+        ] {
+            let offer = format!(
+                "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+                 m=audio 4000 RTP/AVP 0\r\n{attr}"
+            );
+            let offer = SessionDescription::parse(offer.as_bytes()).unwrap();
+            let (_, n) = create_answer(&offer, &local, 1, 1).unwrap();
+            assert_eq!(n.rtcp_mux, mux, "{attr}");
+            assert_eq!(n.remote_rtcp, want.parse().unwrap(), "{attr}");
+        }
     }
 
     #[test]
