@@ -351,6 +351,7 @@ fn a_sip_phone_without_zrtp_is_refused_with_the_reason() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o), "sotto: error: the call never became secure\n");
     assert!(ev.iter().all(|e| e["event"] != "secure"), "{ev:?}");
+    eprintln!("a phone without ZRTP: refused after {took:?}");
     // Refused by the ZRTP timeout, not by our own 20 s limit.
     assert!(took < Duration::from_secs(15), "{took:?}");
     // sotto offered ZRTP, tried it, sent no media in the clear, and hung up.
