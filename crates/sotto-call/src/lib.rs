@@ -14,7 +14,10 @@
 //!   `Insecure` only when asked for) and the media gate that keeps clear media off the wire.
 //!
 //! * [`phone`]: the [`Phone`](phone::Phone), one SIP user agent with at most one call that
-//!   ties SIP, SDP, ZRTP, SRTP, RTP and the audio timing together.
+//!   ties SIP, SDP, ZRTP, SRTP, RTP and the audio timing together; RFC 4733 key presses
+//!   (DTMF) both ways; RFC 3550 RTCP (SR/RR, a random CNAME, BYE) over SRTCP with the peer's
+//!   loss, jitter and round-trip time in [`MediaStats`](phone::MediaStats); and, with an
+//!   [`Account`](phone::Account), registration at a SIP registrar with digest authentication.
 
 mod codec_path;
 pub mod demux;

@@ -511,6 +511,7 @@ pub struct Phone {
     /// The first instant we were given, paired with `cfg.unix_time` (RTCP's NTP clock).
     epoch: Option<Instant>,
     shutting_down: bool,
+    started: bool,
 }
 
 impl core::fmt::Debug for Phone {
@@ -623,12 +624,18 @@ impl Phone {
             reg,
             epoch: None,
             shutting_down: false,
+            started: false,
         }
     }
 
     /// Starts the phone: registers with the account's registrar, if one is configured (call
-    /// once, before anything else; without an account it does nothing).
+    /// before anything else; the `sotto-net` driver does; later calls do
+    /// nothing; without an account it does nothing).
     pub fn start(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
         self.epoch.get_or_insert(now);
         if let Some(reg) = self.reg.as_mut()
             && let Err(e) = reg.register(now)

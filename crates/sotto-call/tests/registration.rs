@@ -91,6 +91,7 @@ fn register_retransmits_then_reports_no_answer_and_unregisters_on_shutdown() {
     let t0 = Instant::now();
     let mut p = phone(true);
     p.start(t0);
+    p.start(t0); // a second start does nothing
     let (sent, events) = drain(&mut p);
     assert!(events.is_empty());
     assert_eq!(sent.len(), 1);
