@@ -485,6 +485,34 @@ impl AccountSection {
     }
 }
 
+impl Config {
+    /// Where to send the INVITE for `uri` when no `--peer` was given: the registrar, if an
+    /// account is configured and `uri` is in the account's domain (`sip:bob@example.org` with
+    /// `aor = "sip:ana@example.org"`); `None` otherwise (direct call to the URI's host).
+    pub(crate) fn via_registrar(&self, uri: &str) -> Option<SocketAddr> {
+        let a = self.account.as_ref()?;
+        let ours = domain_of(&a.aor.to_string())?;
+        if domain_of(uri)?.eq_ignore_ascii_case(&ours) {
+            a.registrar_addr().ok()
+        } else {
+            None
+        }
+    }
+}
+
+/// The host of a `sip:` URI string, without user, port or parameters.
+fn domain_of(uri: &str) -> Option<String> {
+    let rest = uri.split_once(':')?.1;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split([';', '?', '>']).next()?;
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
 /// The message for a local port that cannot be used: in use, or not ours to take.
 pub(crate) fn bind_error(what: &str, at: SocketAddr, e: &std::io::Error) -> anyhow::Error {
     match e.kind() {
@@ -746,6 +774,25 @@ mod tests {
         assert!(!p.allow_insecure);
         c.apply(&mut p, true).unwrap();
         assert!(p.allow_insecure);
+    }
+
+    #[test]
+    fn calls_in_the_account_domain_go_to_the_registrar() {
+        let c = parse(
+            "[account]\nregistrar = \"127.0.0.1:5070\"\naor = \"sip:ana@Example.org\"\n\
+             username = \"ana\"\npassword = \"pw\"\n",
+        )
+        .unwrap();
+        let reg = Some("127.0.0.1:5070".parse().unwrap());
+        assert_eq!(c.via_registrar("sip:bob@example.org"), reg);
+        assert_eq!(c.via_registrar("sip:bob@EXAMPLE.org;transport=udp"), reg);
+        assert_eq!(c.via_registrar("sip:bob@192.0.2.7:5060"), None);
+        assert_eq!(c.via_registrar("sip:bob@example.org.evil"), None);
+        assert_eq!(Config::default().via_registrar("sip:bob@example.org"), None);
+        assert_eq!(
+            domain_of("sip:[2001:db8::1]:5060").as_deref(),
+            Some("2001:db8::1")
+        );
     }
 
     #[test]

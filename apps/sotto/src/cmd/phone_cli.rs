@@ -285,7 +285,7 @@ async fn run_async(
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<TimedEvent>();
     if tui {
         if let Some((uri, peer)) = &target {
-            let peer = peer_for(uri, *peer).await?;
+            let peer = peer_for(uri, peer.or_else(|| conf.via_registrar(uri))).await?;
             let t: Uri = uri.parse().map_err(|e| anyhow!("bad SIP URI {uri}: {e}"))?;
             cmd_tx.send(Command::Call { target: t, peer })?;
         }
@@ -356,7 +356,7 @@ async fn run_async(
         }
     });
     if let Some((uri, peer)) = &target {
-        let peer = peer_for(uri, *peer).await?;
+        let peer = peer_for(uri, peer.or_else(|| conf.via_registrar(uri))).await?;
         let target: Uri = uri.parse().map_err(|e| anyhow!("bad SIP URI {uri}: {e}"))?;
         cmd_tx.send(Command::Call { target, peer })?;
     }
