@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use sotto_otr::{Config, Fingerprint, InstanceTag};
 use sotto_proto::crypto::OsRandom;
 use sotto_store::unix_now;
+use sotto_xmpp::xml::Element;
 use sotto_xmpp::{MessageHints, Socks5Proxy, TlsMode, XmppClient, XmppConfig, XmppEvent};
 use std::io::Write;
 use std::net::ToSocketAddrs;
@@ -322,6 +323,15 @@ async fn run(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
         .set_presence(true)
         .await
         .context("sending presence")?;
+    // One IQ round trip (XEP-0199 ping to our server) after the presence: a server handles a
+    // session's stanzas in order, so once the answer is here we are reachable on our bare JID
+    // and "connected" is true. An error answer does as well as a result.
+    let domain = account.split('@').nth(1).unwrap_or_default().to_owned();
+    let ping = Element::new("iq", "jabber:client")
+        .attr("type", "get")
+        .attr("to", &domain)
+        .child(Element::new("ping", "urn:xmpp:ping"));
+    client.iq(ping).await.context("waiting for the server")?;
     let bound = client.bound_jid().to_owned();
     let conv = Conversation {
         session,

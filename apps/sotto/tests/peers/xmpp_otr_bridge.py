@@ -50,6 +50,9 @@ class Bridge(slixmpp.ClientXMPP):
 
     async def on_start(self, _event):
         self.send_presence()
+        # One IQ round trip after the presence: the server handles a session's stanzas in
+        # order, so once the answer is here we are reachable on the bare JID.
+        await self.get_roster()
         self.proc = await asyncio.create_subprocess_exec(
             *self.harness, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )

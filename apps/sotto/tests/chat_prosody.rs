@@ -1,0 +1,609 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "test code"
+)]
+//! `sotto chat` end to end: sotto (headless) against an independent OTR peer — Debian's libotr
+//! 4.1 (our harness `tests/peers/libotr_chat_peer.c`) behind Debian's slixmpp
+//! (`tests/peers/xmpp_otr_bridge.py`) — through a private Prosody on 127.0.0.1 (no archive, no
+//! offline storage), over STARTTLS with the test's own CA.
+//!
+//! One conversation story, three sotto runs on the same data directory:
+//! 1. the peer starts OTR (AKE peer -> sotto); long (fragmented) and non-ASCII messages both
+//!    ways; SMP with a wrong secret (both fail); SMP with a question from the peer and the right
+//!    secret (both succeed, sotto shows `private`); sotto ends the session (`finished` at the
+//!    peer);
+//! 2. sotto restarts and starts OTR (AKE sotto -> peer): the peer's key is known and still
+//!    verified (`private` at once); SMP with a question from sotto; the peer ends the session
+//!    (`finished` at sotto, which then refuses to send);
+//! 3. the peer comes back with a new key: a `fingerprint_changed` warning and `unverified`.
+//!
+//! Afterwards neither sotto's data directory nor Prosody's holds any message text or secret.
+//!
+//! Run with `cargo test -p sotto --test chat_prosody -- --ignored` (needs prosody,
+//! libotr5-dev, pkg-config, python3-slixmpp).
+
+#[path = "../../../crates/sotto-xmpp/tests/support/prosody.rs"]
+mod prosody;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Compiles the libotr harness once.
+fn libotr_peer() -> PathBuf {
+    static H: OnceLock<PathBuf> = OnceLock::new();
+    H.get_or_init(|| {
+        let flags = Command::new("pkg-config")
+            .args(["--cflags", "--libs", "libotr"])
+            .output()
+            .expect("pkg-config is missing (apt-get install pkg-config)");
+        assert!(
+            flags.status.success(),
+            "libotr not found by pkg-config: apt-get install libotr5-dev ({})",
+            String::from_utf8_lossy(&flags.stderr)
+        );
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libotr_chat_peer");
+        let src = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/peers/libotr_chat_peer.c"
+        );
+        let mut cmd = Command::new("cc");
+        cmd.args(["-O1", "-Wall", "-o"]).arg(&out).arg(src);
+        cmd.args(String::from_utf8(flags.stdout).unwrap().split_whitespace());
+        cmd.arg("-lgcrypt");
+        let st = cmd.status().expect("cc is missing");
+        assert!(st.success(), "compiling the libotr harness failed");
+        out
+    })
+    .clone()
+}
+
+fn check_slixmpp() {
+    let ok = Command::new("/usr/bin/python3")
+        .args(["-c", "import slixmpp"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "Debian's slixmpp is missing: apt-get install python3-slixmpp"
+    );
+}
+
+/// Lines of a child's stdout, read on a thread (and echoed to the test's captured output, shown
+/// when the test fails).
+fn line_reader(who: &'static str, out: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(l) = line else { break };
+            let short: String = l.chars().take(160).collect();
+            eprintln!("{who}: {short}");
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The sotto process: JSON events out, typed lines in.
+struct Sotto {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<String>,
+    seen: Vec<Value>,
+    next: usize,
+}
+
+impl Sotto {
+    fn spawn(srv: &Server, data: &Path, account: &str, contact: &str) -> Self {
+        let pwfile = data.with_extension("pw");
+        std::fs::write(&pwfile, format!("{}\n", srv.password(account))).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sotto"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["chat", "--headless", "--account", account])
+            .arg("--password-file")
+            .arg(&pwfile)
+            .args(["--server", &format!("127.0.0.1:{}", srv.port)])
+            .arg("--ca")
+            .arg(&srv.ca)
+            .args(["--otr-fragment-size", "300", contact])
+            .env_remove("SOTTO_XMPP_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let rx = line_reader("sotto", child.stdout.take().unwrap());
+        let mut s = Self {
+            child,
+            stdin,
+            rx,
+            seen: Vec::new(),
+            next: 0,
+        };
+        s.wait("connected", |v| v["event"] == "connected");
+        s
+    }
+
+    fn cmd(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next event (after the ones already consumed) that matches.
+    fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            while self.next < self.seen.len() {
+                let v = &self.seen[self.next];
+                self.next += 1;
+                if pred(v) {
+                    return v.clone();
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(l) => {
+                    let v: Value = serde_json::from_str(&l)
+                        .unwrap_or_else(|e| panic!("sotto printed a non-JSON line {l:?}: {e}"));
+                    self.seen.push(v);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("sotto: no {what} within {WAIT:?}; events: {:#?}", self.seen)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("sotto exited before {what}; events: {:#?}", self.seen)
+                }
+            }
+        }
+    }
+
+    fn wait_state(&mut self, state: &str) -> Value {
+        self.wait(&format!("state {state}"), |v| {
+            v["event"] == "state" && v["state"] == state
+        })
+    }
+
+    fn all(&self, event: &str) -> Vec<&Value> {
+        self.seen.iter().filter(|v| v["event"] == event).collect()
+    }
+
+    /// End of input: sotto ends the conversation, logs out and exits 0.
+    fn finish(mut self) -> Vec<Value> {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                assert!(st.success(), "sotto exited with {st}: {:#?}", self.seen);
+                break;
+            }
+            assert!(Instant::now() < deadline, "sotto did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        while let Ok(l) = self.rx.try_recv() {
+            self.seen.push(serde_json::from_str(&l).unwrap());
+        }
+        std::mem::take(&mut self.seen)
+    }
+}
+
+/// The independent peer: libotr behind slixmpp.
+struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<String>,
+    seen: Vec<String>,
+    next: usize,
+    fingerprint: String,
+}
+
+fn hex_of(s: &str) -> String {
+    s.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(h: &str) -> String {
+    let bytes: Vec<u8> = (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    String::from_utf8(bytes).unwrap()
+}
+
+impl Peer {
+    fn spawn(srv: &Server, workdir: &Path, account: &str, contact: &str) -> Self {
+        std::fs::create_dir_all(workdir).unwrap();
+        let bridge = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/peers/xmpp_otr_bridge.py"
+        );
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(bridge)
+            .args([account, &srv.password(account), "127.0.0.1"])
+            .arg(srv.port.to_string())
+            .arg(&srv.ca)
+            .args([contact, "--"])
+            .arg(libotr_peer())
+            .arg(workdir)
+            .args([account, contact, "300"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let rx = line_reader("peer", child.stdout.take().unwrap());
+        let mut p = Self {
+            child,
+            stdin,
+            rx,
+            seen: Vec::new(),
+            next: 0,
+            fingerprint: String::new(),
+        };
+        let fp = p.wait("fingerprint", |l| l.starts_with("fp "));
+        p.fingerprint = fp[3..].to_owned();
+        p.wait("login", |l| l == "xmpp online");
+        p
+    }
+
+    fn cmd(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            while self.next < self.seen.len() {
+                let l = &self.seen[self.next];
+                self.next += 1;
+                if pred(l) {
+                    return l.clone();
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("libotr peer: no {what}; lines: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// The next message libotr showed its user: (text, came encrypted).
+    fn wait_msg(&mut self) -> (String, bool) {
+        let l = self.wait("message", |l| l.starts_with("msg "));
+        let (enc, h) = l[4..].split_once(' ').unwrap_or((&l[4..], ""));
+        (unhex(h), enc == "1")
+    }
+
+    /// Takes in the lines already printed, without waiting.
+    fn drain(&mut self) {
+        while let Ok(l) = self.rx.try_recv() {
+            self.seen.push(l);
+        }
+    }
+
+    fn count(&mut self, pred: impl Fn(&str) -> bool) -> usize {
+        self.drain();
+        self.seen.iter().filter(|l| pred(l)).count()
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + WAIT;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the bridge did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        while let Ok(l) = self.rx.try_recv() {
+            self.seen.push(l);
+        }
+        std::mem::take(&mut self.seen)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Sotto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The private Prosody, seen through what these tests need.
+struct Server {
+    port: u16,
+    ca: PathBuf,
+    data_dir: PathBuf,
+    accounts: Vec<(String, String)>,
+    _prosody: prosody::Prosody,
+}
+
+impl Server {
+    fn password(&self, jid: &str) -> String {
+        self.accounts
+            .iter()
+            .find(|(j, _)| j == jid)
+            .map(|(_, p)| p.clone())
+            .unwrap()
+    }
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return hits;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            hits.extend(files_containing(&p, needle));
+        } else if let Ok(b) = std::fs::read(&p)
+            && b.windows(needle.len()).any(|w| w == needle)
+        {
+            hits.push(p);
+        }
+    }
+    hits
+}
+
+#[test]
+#[ignore = "interop: needs prosody, libotr5-dev and python3-slixmpp (run by .ci/run)"]
+fn chat_with_libotr_over_prosody() {
+    check_slixmpp();
+    let _ = libotr_peer();
+    let srv = start_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("sotto-data");
+    let peer_dir = tmp.path().join("libotr");
+    let (me, them) = (srv.accounts[0].0.clone(), srv.accounts[1].0.clone());
+    // Unique texts, to grep for on disk afterwards.
+    let hello = "Grüße aus Köln — ünïcödé ✓ marker-1f3a";
+    let long_out = format!("long-out-7c2e {}", "ça va? ".repeat(300));
+    let long_in = format!("long-in-92bd {}", "żółw ".repeat(400));
+    let reply = "Ответ: да, marker-44d0";
+    let (wrong_a, wrong_b) = ("apples-5e1c", "oranges-0b7a");
+    let (question, answer) = ("Where did we first meet?", "the old harbour 3d9e");
+    let (question2, answer2) = ("Name of the boat?", "Aurora-6f21");
+    let after_end = "said after the end marker-8e8e";
+
+    // ---- Run 1: the peer starts OTR.
+    let mut sotto = Sotto::spawn(&srv, &data, &me, &them);
+    sotto.wait_state("not private");
+    let mut peer = Peer::spawn(&srv, &peer_dir, &them, &me);
+    let peer_fp = peer.fingerprint.clone();
+    sotto.cmd("/fingerprint");
+    let fpv = sotto.wait("fingerprint", |v| v["event"] == "fingerprint");
+    let our_fp = fpv["ours"].as_str().unwrap().to_owned();
+    assert!(fpv["theirs"].is_null());
+    peer.cmd("query");
+    let st = sotto.wait_state("unverified");
+    assert_eq!(
+        st["fingerprint"],
+        peer_fp.as_str(),
+        "sotto sees libotr's key"
+    );
+    let secure = peer.wait("secure", |l| l.starts_with("secure "));
+    assert_eq!(
+        secure,
+        format!("secure 3 {}", our_fp.replace(' ', "").to_lowercase()),
+        "libotr sees sotto's key, protocol 3"
+    );
+    assert!(sotto.all("fingerprint_changed").is_empty());
+
+    // Messages both ways, short non-ASCII and long (fragmented).
+    sotto.cmd(hello);
+    assert_eq!(peer.wait_msg(), (hello.to_owned(), true));
+    sotto.cmd(&long_out);
+    assert_eq!(peer.wait_msg(), (long_out.clone(), true));
+    peer.cmd(&format!("send {}", hex_of(reply)));
+    let m = sotto.wait("message in", |v| {
+        v["event"] == "message" && v["direction"] == "in"
+    });
+    assert_eq!(
+        (m["text"].as_str().unwrap(), m["encrypted"].as_bool()),
+        (reply, Some(true))
+    );
+    peer.cmd(&format!("send {}", hex_of(&long_in)));
+    let m = sotto.wait("long message in", |v| {
+        v["event"] == "message" && v["direction"] == "in"
+    });
+    assert_eq!(m["text"].as_str().unwrap(), long_in);
+    let frag_in = peer.count(|l| l == "xmpp in fragment hints");
+    assert!(
+        frag_in >= 7,
+        "sotto's long message must arrive in fragments, with no-store/no-copy hints: {:#?}",
+        peer.seen
+    );
+    assert!(
+        peer.count(|l| l == "xmpp out fragment") >= 7,
+        "libotr's long message must leave in fragments"
+    );
+
+    // SMP, wrong secret (sotto asks, no question): both fail.
+    sotto.cmd(&format!("/verify secret {wrong_a}"));
+    assert_eq!(
+        peer.wait("smp ask", |l| l.starts_with("smp ask")),
+        "smp ask"
+    );
+    peer.cmd(&format!("smp_respond {}", hex_of(wrong_b)));
+    sotto.wait("smp failed", |v| {
+        v["event"] == "smp" && v["result"] == "failed"
+    });
+    assert_eq!(
+        peer.wait("smp result", |l| l.starts_with("smp ")),
+        "smp failure"
+    );
+    assert!(sotto.all("state").iter().all(|v| v["state"] != "private"));
+
+    // SMP with a question from the peer, right secret: both succeed, sotto turns private.
+    peer.cmd(&format!("smp {} {}", hex_of(answer), hex_of(question)));
+    let ask = sotto.wait("smp asked", |v| {
+        v["event"] == "smp" && v["result"] == "asked"
+    });
+    assert_eq!(ask["question"], question);
+    sotto.cmd(&format!("/verify secret {answer}"));
+    sotto.wait("smp succeeded", |v| {
+        v["event"] == "smp" && v["result"] == "succeeded"
+    });
+    assert_eq!(
+        peer.wait("smp result", |l| l.starts_with("smp ")),
+        "smp success"
+    );
+    let st = sotto.wait_state("private");
+    assert_eq!(st["fingerprint"], peer_fp.as_str());
+
+    // sotto ends the session: libotr is "finished" (msgstate 2).
+    sotto.cmd("/otr end");
+    sotto.wait_state("not private");
+    peer.wait("finished", |l| l == "state 2");
+    peer.cmd("end");
+    let events = sotto.finish();
+    assert!(
+        !events.iter().any(|v| v["event"] == "error"),
+        "no errors in run 1: {events:#?}"
+    );
+
+    // ---- Run 2: sotto restarts and starts OTR; the key is known and still verified.
+    let mut sotto = Sotto::spawn(&srv, &data, &me, &them);
+    sotto.cmd("/otr start");
+    let st = sotto.wait_state("private");
+    assert_eq!(st["fingerprint"], peer_fp.as_str());
+    assert!(
+        sotto
+            .all("state")
+            .iter()
+            .all(|v| v["state"] != "unverified"),
+        "a known verified key is private at once: {:#?}",
+        sotto.seen
+    );
+    assert!(sotto.all("fingerprint_changed").is_empty());
+    assert!(
+        sotto.all("notice").iter().all(|v| !v["text"]
+            .as_str()
+            .unwrap()
+            .contains("first private conversation")),
+        "the fingerprint must be known on the second run"
+    );
+    peer.wait("secure", |l| l.starts_with("secure 3 "));
+    // SMP with a question from sotto.
+    sotto.cmd(&format!("/verify question \"{question2}\" {answer2}"));
+    let ask = peer.wait("smp ask", |l| l.starts_with("smp ask"));
+    assert_eq!(ask, format!("smp ask {}", hex_of(question2)));
+    peer.cmd(&format!("smp_respond {}", hex_of(answer2)));
+    sotto.wait("smp succeeded", |v| {
+        v["event"] == "smp" && v["result"] == "succeeded"
+    });
+    assert_eq!(
+        peer.wait("smp result", |l| l.starts_with("smp ")),
+        "smp success"
+    );
+    // The peer ends the session: sotto shows "finished" and sends nothing more.
+    peer.cmd("end");
+    sotto.wait_state("finished");
+    sotto.cmd(after_end);
+    let err = sotto.wait("refusal", |v| v["event"] == "error");
+    assert!(
+        err["detail"].as_str().unwrap().contains("not sent"),
+        "{err}"
+    );
+    let before = peer.seen.len();
+    sotto.cmd("/otr end");
+    sotto.wait_state("not private");
+    sotto.finish();
+    std::thread::sleep(Duration::from_millis(300));
+    peer.drain();
+    assert!(
+        !peer.seen[before..].iter().any(|l| l.starts_with("msg ")),
+        "nothing may reach the peer after the end: {:#?}",
+        &peer.seen[before..]
+    );
+    let peer_lines = peer.finish();
+    assert!(
+        !peer_lines.iter().any(|l| l.starts_with("xmpp in plain")),
+        "sotto never sent plaintext: {peer_lines:#?}"
+    );
+
+    // ---- Run 3: the peer comes back with a new key: loud warning, not verified.
+    let mut peer = Peer::spawn(&srv, &tmp.path().join("libotr-new-key"), &them, &me);
+    assert_ne!(peer.fingerprint, peer_fp);
+    let new_fp = peer.fingerprint.clone();
+    let mut sotto = Sotto::spawn(&srv, &data, &me, &them);
+    peer.cmd("query");
+    let changed = sotto.wait("fingerprint_changed", |v| {
+        v["event"] == "fingerprint_changed"
+    });
+    assert_eq!(changed["old"], peer_fp.as_str());
+    assert_eq!(changed["new"], new_fp.as_str());
+    let st = sotto.wait_state("unverified");
+    assert_eq!(st["fingerprint"], new_fp.as_str());
+    assert!(sotto.all("state").iter().all(|v| v["state"] != "private"));
+    peer.wait("secure", |l| l.starts_with("secure 3 "));
+    sotto.finish();
+    drop(peer);
+
+    // ---- No plaintext on disk: sotto's data directory and Prosody's.
+    assert!(data.join("sotto.db").exists());
+    for text in [
+        hello,
+        &long_out[..14],
+        &long_in[..12],
+        reply,
+        wrong_a,
+        wrong_b,
+        answer,
+        answer2,
+        question,
+        after_end,
+        "marker-",
+        "ça va? ça va?",
+        "żółw żółw",
+    ] {
+        for dir in [&data, &srv.data_dir] {
+            let hits = files_containing(dir, text.as_bytes());
+            assert!(hits.is_empty(), "{text:?} found on disk in {hits:?}");
+        }
+    }
+}
+
+/// A private Prosody with two accounts: sotto's and the libotr peer's.
+fn start_server() -> Server {
+    let p = prosody::Prosody::start();
+    let accounts = vec![
+        (p.jid("alice"), "alice-pw-81c4".to_owned()),
+        (p.jid("bob"), "bob-pw-2e95".to_owned()),
+    ];
+    for (jid, pw) in &accounts {
+        p.register(jid.split('@').next().unwrap(), pw);
+    }
+    Server {
+        port: p.c2s_port,
+        ca: p.ca_path(),
+        data_dir: p.data_dir(),
+        accounts,
+        _prosody: p,
+    }
+}
