@@ -464,6 +464,15 @@ fn mac8(p: &dyn CryptoProvider, alg: HashAlg, key: &[u8], data: &[u8]) -> [u8; 8
     out
 }
 
+/// Emits `msg` with its trailing MAC keyed by a hash-chain element (§9): Hello by H2, Commit by
+/// H1, DHPart1/2 by H0; HMAC-SHA-256 truncated to 64 bits.
+fn emit_chain_mac(p: &dyn CryptoProvider, msg: &Message, key: &[u8; 32]) -> Vec<u8> {
+    let mut raw = msg.emit();
+    let mac = mac8(p, HashAlg::Sha256, key, message::mac_covered(&raw));
+    message::set_trailing_mac(&mut raw, &mac);
+    raw
+}
+
 fn verify_mac8(p: &dyn CryptoProvider, alg: HashAlg, key: &[u8], msg: &[u8]) -> bool {
     let covered = message::mac_covered(msg);
     let tag = msg.get(covered.len()..).unwrap_or_default();
@@ -525,14 +534,7 @@ impl ZrtpSession {
             sas_types: cfg.algorithms.sas_types.clone(),
             mac: [0; 8],
         };
-        let mut hello_raw = Message::Hello(hello).emit();
-        let mac = mac8(
-            p,
-            HashAlg::Sha256,
-            &chain.h[2],
-            message::mac_covered(&hello_raw),
-        );
-        message::set_trailing_mac(&mut hello_raw, &mac);
+        let hello_raw = emit_chain_mac(p, &Message::Hello(hello), &chain.h[2]);
         let mut s = Self {
             cfg,
             p,
@@ -940,18 +942,9 @@ impl ZrtpSession {
                 None,
             )
         } else {
-            let Some(alg) = suite.key_agreement.dh_alg() else {
-                self.fail(
-                    FailureReason::NoCommonAlgorithm(AlgoClass::KeyAgreement),
-                    true,
-                );
+            let Some((kx, dhpart2)) = self.new_dh_part(Role::Initiator, &suite) else {
                 return;
             };
-            let Ok(kx) = self.p.key_exchange(alg, self.rng.as_mut()) else {
-                self.fail(FailureReason::Crypto, true);
-                return;
-            };
-            let dhpart2 = self.build_dhpart(Role::Initiator, &suite, kx.public_key());
             let Some(hash) = suite.hash.hash_alg() else {
                 self.fail(FailureReason::NoCommonAlgorithm(AlgoClass::Hash), true);
                 return;
@@ -970,14 +963,7 @@ impl ZrtpSession {
             kind,
             mac: [0; 8],
         };
-        let mut raw = Message::Commit(commit.clone()).emit();
-        let mac = mac8(
-            self.p,
-            HashAlg::Sha256,
-            &self.chain.h[1],
-            message::mac_covered(&raw),
-        );
-        message::set_trailing_mac(&mut raw, &mac);
+        let raw = emit_chain_mac(self.p, &Message::Commit(commit.clone()), &self.chain.h[1]);
         self.send(&raw);
         self.arm(now, T2, raw.clone(), "Commit");
         self.state = State::InitCommitSent(Box::new(InitCommitSent {
@@ -986,6 +972,28 @@ impl ZrtpSession {
             commit_raw: raw,
             dh,
         }));
+    }
+
+    /// A fresh key pair for the suite's DH type and our DHPart1/2 carrying its public value.
+    /// Fails the session (Error 0x53 for a non-DH type, 0x20 if key generation fails).
+    fn new_dh_part(
+        &mut self,
+        role: Role,
+        suite: &Suite,
+    ) -> Option<(Box<dyn KeyExchange>, Vec<u8>)> {
+        let Some(alg) = suite.key_agreement.dh_alg() else {
+            self.fail(
+                FailureReason::NoCommonAlgorithm(AlgoClass::KeyAgreement),
+                true,
+            );
+            return None;
+        };
+        let Ok(kx) = self.p.key_exchange(alg, self.rng.as_mut()) else {
+            self.fail(FailureReason::Crypto, true);
+            return None;
+        };
+        let part = self.build_dhpart(role, suite, kx.public_key());
+        Some((kx, part))
     }
 
     /// Builds our DHPart1/2 with retained-secret IDs (§4.3.1) and the MAC keyed by H0.
@@ -1027,15 +1035,7 @@ impl ZrtpSession {
             Role::Initiator => Message::DhPart2(d),
             Role::Responder => Message::DhPart1(d),
         };
-        let mut raw = msg.emit();
-        let mac = mac8(
-            self.p,
-            HashAlg::Sha256,
-            &self.chain.h[0],
-            message::mac_covered(&raw),
-        );
-        message::set_trailing_mac(&mut raw, &mac);
-        raw
+        emit_chain_mac(self.p, &msg, &self.chain.h[0])
     }
 
     /// Checks the peer's H2 against its Hello's H3 and the Hello MAC (§9).
@@ -1140,18 +1140,9 @@ impl ZrtpSession {
         };
         match (&c.kind, &self.cfg.mode) {
             (CommitKind::Dh { .. }, _) => {
-                let Some(alg) = c.suite.key_agreement.dh_alg() else {
-                    self.fail(
-                        FailureReason::NoCommonAlgorithm(AlgoClass::KeyAgreement),
-                        true,
-                    );
+                let Some((kx, d1)) = self.new_dh_part(Role::Responder, &c.suite) else {
                     return;
                 };
-                let Ok(kx) = self.p.key_exchange(alg, self.rng.as_mut()) else {
-                    self.fail(FailureReason::Crypto, true);
-                    return;
-                };
-                let d1 = self.build_dhpart(Role::Responder, &c.suite, kx.public_key());
                 self.send(&d1);
                 self.state = State::RespDhPart1Sent(Box::new(RespDhPart1Sent {
                     s,
@@ -1235,42 +1226,15 @@ impl ZrtpSession {
             ..
         } = *st;
         let Some((kx, dhpart2)) = dh else { return };
-        let Some(alg) = suite.key_agreement.dh_alg() else {
+        let Some((keys, cache, peer_zid)) = self.dh_keys(
+            Role::Initiator,
+            &suite,
+            kx,
+            &d,
+            [&commit_raw, raw, &dhpart2],
+        ) else {
             return;
         };
-        if d.pv.len() != alg.public_len() {
-            self.fail(FailureReason::BadPublicValue, true);
-            return;
-        }
-        let dh_result = match kx.agree(&d.pv) {
-            Ok(r) => r,
-            Err(_) => {
-                self.fail(FailureReason::BadPublicValue, true);
-                return;
-            }
-        };
-        let Some(peer) = &self.peer else { return };
-        let peer_zid = peer.hello.zid;
-        let peer_h3 = peer.hello.h3;
-        let Some(hash) = suite.hash.hash_alg() else {
-            return;
-        };
-        let total = self
-            .p
-            .hash_parts(hash, &[&peer.raw, &commit_raw, raw, &dhpart2]);
-        let ctx = kdf::kdf_context(&self.cfg.zid, &peer_zid, total.as_slice());
-        let (s1, cache) = self.match_retained(hash, b"Responder", &d);
-        let s2 = self.match_aux(hash, &peer_h3, &d);
-        let s0 = kdf::s0_dh(
-            self.p,
-            hash,
-            dh_result.expose(),
-            &ctx,
-            s1.as_ref().map(SecretBytes::expose),
-            s2.as_ref().map(SecretBytes::expose),
-            None,
-        );
-        let keys = Keys::derive(self.p, hash, s0, ctx, suite.cipher.key_len());
         self.send(&dhpart2);
         self.arm(now, T2, dhpart2, "DHPart2");
         self.state = State::InitDhPart2Sent(Box::new(AwaitConfirm {
@@ -1337,25 +1301,66 @@ impl ZrtpSession {
             kx,
             ..
         } = *st;
-        if Some(d.pv.len()) != s.suite.key_agreement.dh_alg().map(|a| a.public_len()) {
-            self.fail(FailureReason::BadPublicValue, true);
+        let Some((keys, cache, _)) = self.dh_keys(
+            Role::Responder,
+            &s.suite,
+            kx,
+            &d,
+            [&commit_raw, &dhpart1_raw, raw],
+        ) else {
             return;
-        }
-        let dh_result = match kx.agree(&d.pv) {
-            Ok(r) => r,
-            Err(_) => {
-                self.fail(FailureReason::BadPublicValue, true);
-                return;
-            }
         };
-        let Some(peer) = &self.peer else { return };
-        let peer_h3 = peer.hello.h3;
+        self.send_confirm1(AwaitConfirm {
+            s,
+            keys,
+            cache,
+            target: d.h1,
+            depth: 1,
+            pending_mac: raw.to_vec(),
+            key_depth: 0,
+            what: "DHPart2",
+            our_confirm1: None,
+            _commitment: Some(commitment),
+        });
+    }
+
+    /// The DH part of the key schedule, shared by both roles: the peer's public value is checked
+    /// and agreed (a bad one fails the session with Error 0x61, §5.9), then total_hash over the
+    /// responder's Hello ‖ Commit ‖ DHPart1 ‖ DHPart2 (`msgs` holds the last three), s0 with the
+    /// retained and auxiliary secrets the peer's DHPart names (§4.3.1, §4.4.1.4) and every key
+    /// of §4.5. Returns the keys, the cache status and the peer's ZID.
+    fn dh_keys(
+        &mut self,
+        role: Role,
+        suite: &Suite,
+        kx: Box<dyn KeyExchange>,
+        peer_part: &DhPart,
+        msgs: [&[u8]; 3],
+    ) -> Option<(Keys, CacheStatus, Zid)> {
+        let hash = suite.hash.hash_alg()?;
+        let expected_len = suite.key_agreement.dh_alg().map(|a| a.public_len());
+        let agreed = if Some(peer_part.pv.len()) == expected_len {
+            kx.agree(&peer_part.pv).ok()
+        } else {
+            None
+        };
+        let Some(dh_result) = agreed else {
+            self.fail(FailureReason::BadPublicValue, true);
+            return None;
+        };
+        let peer = self.peer.as_ref()?;
+        let (peer_zid, peer_h3) = (peer.hello.zid, peer.hello.h3);
+        let [commit, dhpart1, dhpart2] = msgs;
+        let (responder_hello, zid_i, zid_r, peer_label): (&[u8], _, _, &[u8]) = match role {
+            Role::Initiator => (&peer.raw, self.cfg.zid, peer_zid, b"Responder"),
+            Role::Responder => (&self.hello_raw, peer_zid, self.cfg.zid, b"Initiator"),
+        };
         let total = self
             .p
-            .hash_parts(hash, &[&self.hello_raw, &commit_raw, &dhpart1_raw, raw]);
-        let ctx = kdf::kdf_context(&s.peer_zid, &self.cfg.zid, total.as_slice());
-        let (s1, cache) = self.match_retained(hash, b"Initiator", &d);
-        let s2 = self.match_aux(hash, &peer_h3, &d);
+            .hash_parts(hash, &[responder_hello, commit, dhpart1, dhpart2]);
+        let ctx = kdf::kdf_context(&zid_i, &zid_r, total.as_slice());
+        let (s1, cache) = self.match_retained(hash, peer_label, peer_part);
+        let s2 = self.match_aux(hash, &peer_h3, peer_part);
         let s0 = kdf::s0_dh(
             self.p,
             hash,
@@ -1365,24 +1370,8 @@ impl ZrtpSession {
             s2.as_ref().map(SecretBytes::expose),
             None,
         );
-        let keys = Keys::derive(self.p, hash, s0, ctx, s.suite.cipher.key_len());
-        let Some(c1) = self.build_confirm(Role::Responder, &keys) else {
-            self.fail(FailureReason::Crypto, true);
-            return;
-        };
-        self.send(&c1);
-        self.state = State::RespConfirm1Sent(Box::new(AwaitConfirm {
-            s,
-            keys,
-            cache,
-            target: d.h1,
-            depth: 1,
-            pending_mac: raw.to_vec(),
-            key_depth: 0,
-            what: "DHPart2",
-            our_confirm1: Some(c1),
-            _commitment: Some(commitment),
-        }));
+        let keys = Keys::derive(self.p, hash, s0, ctx, suite.cipher.key_len());
+        Some((keys, cache, peer_zid))
     }
 
     fn responder_multistream(
@@ -1400,12 +1389,7 @@ impl ZrtpSession {
         let ctx = kdf::kdf_context(&s.peer_zid, &self.cfg.zid, total.as_slice());
         let s0 = kdf::s0_multistream(self.p, hash, zrtp_sess.expose(), &ctx);
         let keys = Keys::derive(self.p, hash, s0, ctx, s.suite.cipher.key_len());
-        let Some(c1) = self.build_confirm(Role::Responder, &keys) else {
-            self.fail(FailureReason::Crypto, true);
-            return;
-        };
-        self.send(&c1);
-        self.state = State::RespConfirm1Sent(Box::new(AwaitConfirm {
+        self.send_confirm1(AwaitConfirm {
             s,
             keys,
             cache: CacheStatus::NotApplicable,
@@ -1414,9 +1398,21 @@ impl ZrtpSession {
             pending_mac: raw.to_vec(),
             key_depth: 1,
             what: "Commit",
-            our_confirm1: Some(c1),
+            our_confirm1: None,
             _commitment: None,
-        }));
+        });
+    }
+
+    /// Responder, DH or Multistream: sends Confirm1 under `aw.keys` and waits for Confirm2 in
+    /// `aw`, which keeps the Confirm1 to answer a repeated DHPart2 (or Commit) with it (§6).
+    fn send_confirm1(&mut self, mut aw: AwaitConfirm) {
+        let Some(c1) = self.build_confirm(Role::Responder, &aw.keys) else {
+            self.fail(FailureReason::Crypto, true);
+            return;
+        };
+        self.send(&c1);
+        aw.our_confirm1 = Some(c1);
+        self.state = State::RespConfirm1Sent(Box::new(aw));
     }
 
     // ---------------------------------------------------------------- confirm
@@ -1528,18 +1524,7 @@ impl ZrtpSession {
             // its T2 timer until Conf2ACK (§6), not in reply to replies.
             _ => return,
         }
-        let State::InitDhPart2Sent(st) = &self.state else {
-            return;
-        };
-        let (body, proof) = match self.check_confirm(st, &c) {
-            Ok(x) => x,
-            Err(r) => {
-                self.bad_confirm(r);
-                return;
-            }
-        };
-        let State::InitDhPart2Sent(st) = core::mem::replace(&mut self.state, State::Discovery)
-        else {
+        let Some((st, body, proof)) = self.take_checked_confirm(&c) else {
             return;
         };
         let Some(c2) = self.build_confirm(Role::Initiator, &st.keys) else {
@@ -1568,18 +1553,7 @@ impl ZrtpSession {
             }
             _ => return,
         }
-        let State::RespConfirm1Sent(st) = &self.state else {
-            return;
-        };
-        let (body, proof) = match self.check_confirm(st, &c) {
-            Ok(x) => x,
-            Err(r) => {
-                self.bad_confirm(r);
-                return;
-            }
-        };
-        let State::RespConfirm1Sent(st) = core::mem::replace(&mut self.state, State::Discovery)
-        else {
+        let Some((st, body, proof)) = self.take_checked_confirm(&c) else {
             return;
         };
         let ack = Message::Conf2Ack.emit();
@@ -1587,6 +1561,32 @@ impl ZrtpSession {
         self.last_conf2ack_needed = true;
         let info = self.secure_info(*st, &body);
         self.enter_secure(info, proof);
+    }
+
+    /// In a state awaiting the peer's Confirm (initiator: Confirm1, responder: Confirm2), checks
+    /// `c` and on success takes the awaited state out (the caller moves on to `Secure`). A
+    /// failed check counts towards [`MAX_BAD_CONFIRMS`] and leaves the state as it was.
+    fn take_checked_confirm(
+        &mut self,
+        c: &Confirm,
+    ) -> Option<(Box<AwaitConfirm>, ConfirmBody, ConfirmMacChecked)> {
+        let (State::InitDhPart2Sent(st) | State::RespConfirm1Sent(st)) = &self.state else {
+            return None;
+        };
+        let (body, proof) = match self.check_confirm(st, c) {
+            Ok(x) => x,
+            Err(r) => {
+                self.bad_confirm(r);
+                return None;
+            }
+        };
+        match core::mem::replace(&mut self.state, State::Discovery) {
+            State::InitDhPart2Sent(st) | State::RespConfirm1Sent(st) => Some((st, body, proof)),
+            other => {
+                self.state = other;
+                None
+            }
+        }
     }
 
     /// A Confirm that fails its MAC or hash-chain check may be a stale packet replayed from an
