@@ -38,6 +38,8 @@ enum Command {
     Call(cmd::CallArgs),
     /// Wait for one incoming call, headless (JSON events on stdout, commands on stdin).
     Listen(cmd::ListenArgs),
+    /// List the audio devices (microphones, loudspeakers); needs a build with `--features audio`.
+    Devices,
     /// Show (or rotate) this device's ZRTP identity and pseudonym.
     Id {
         /// Make a new identity (the old ZID is forgotten; peers will see a key change).
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
         Command::ZrtpPeer { args } => cmd::zrtp_peer::zrtp_peer(args),
         Command::Call(args) => cmd::phone_cli::call(&store, args),
         Command::Listen(args) => cmd::phone_cli::listen(&store, args),
+        Command::Devices => cmd::devices::devices(),
         Command::Id { new, yes } => cmd::identity::id(&store, new, yes),
         Command::Contacts => cmd::identity::contacts(&store),
         Command::Verify { peer } => {

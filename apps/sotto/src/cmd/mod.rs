@@ -4,6 +4,7 @@ pub(crate) mod chat;
 mod chat_session;
 mod chat_tui;
 mod demo;
+pub(crate) mod devices;
 pub(crate) mod home;
 pub(crate) mod identity;
 pub(crate) mod phone_cli;

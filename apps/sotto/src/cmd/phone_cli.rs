@@ -56,6 +56,8 @@ pub(crate) struct PhoneArgs {
     /// Give up if the call is not secure within this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     timeout: f64,
+    #[command(flatten)]
+    devices: super::devices::DeviceArgs,
 }
 
 /// `sotto call URI`.
@@ -266,13 +268,17 @@ async fn run_async(
         Box::new(|| Box::new(OsRandom) as Box<dyn Random>),
         Box::new(move || Some(Box::new(cache.clone()) as Box<dyn sotto_zrtp::ZidCache>)),
     );
-    phone.set_audio(Box::new(FileAudio {
-        muted: muted.clone(),
-        play,
-        pos: 0,
-        heard: heard.clone(),
-        recording: args.record.is_some(),
-    }));
+    let files = args.play.is_some() || args.record.is_some();
+    match super::devices::call_audio(&args.devices, files, muted.clone())? {
+        Some(devices) => phone.set_audio(devices),
+        None => phone.set_audio(Box::new(FileAudio {
+            muted: muted.clone(),
+            play,
+            pos: 0,
+            heard: heard.clone(),
+            recording: args.record.is_some(),
+        })),
+    }
     let tui = !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !tui {
         emit(
