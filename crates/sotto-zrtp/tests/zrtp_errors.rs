@@ -172,12 +172,64 @@ fn forged_peer(ka: KeyAgreement, hash: HashAlgo) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn preshared_commit_gets_0x56() {
+    // Preshared mode (§4.4.2) is optional and sotto refuses it. Of the §5.9 codes, 0x56 "No
+    // shared secret available, DH mode required" is the one that tells the initiator to start
+    // again in DH mode; 0x53 ("public key exchange not supported") would refuse the exchange.
     let mut s = new(1);
     let (hello, commit) = forged_peer(KeyAgreement::Prsh, HashAlgo::S256);
     feed(&mut s, &hello);
     let (sent, failed) = feed(&mut s, &commit);
     assert_eq!(sent, vec![Message::Error { code: 0x56 }]);
     assert_eq!(failed, Some(FailureReason::DhModeRequired));
+}
+
+#[test]
+fn preshared_commit_gets_0x56_even_with_a_cached_secret() {
+    // Having rs1 for the peer does not make sotto key from it without DH: still 0x56.
+    use sotto_proto::SecretArray;
+    use sotto_zrtp::{Expiry, MemoryCache, ZidCache};
+    let mut cache = MemoryCache::new();
+    cache
+        .store_secret(
+            &Zid([2; 12]),
+            &SecretArray::new([9; 32]),
+            Expiry::from_interval(1_700_000_000, u32::MAX),
+            1_700_000_000,
+        )
+        .unwrap();
+    assert!(cache.load(&Zid([2; 12])).unwrap().unwrap().rs1.is_some());
+    let mut s = ZrtpSession::new(
+        config(1),
+        Box::new(Seeded::new(1)),
+        Some(Box::new(cache)),
+        t0(),
+    )
+    .unwrap();
+    let (hello, commit) = forged_peer(KeyAgreement::Prsh, HashAlgo::S256);
+    feed(&mut s, &hello);
+    let (sent, failed) = feed(&mut s, &commit);
+    assert_eq!(sent, vec![Message::Error { code: 0x56 }]);
+    assert_eq!(failed, Some(FailureReason::DhModeRequired));
+    assert!(!s.is_secure());
+}
+
+#[test]
+fn our_dh_commit_beats_a_preshared_commit_without_error() {
+    // §4.2: when one Commit is DH and the other is not, the DH Commit proceeds. We have sent
+    // our DH Commit; the peer's Preshared Commit is discarded, no Error, and since the peer is
+    // still committing it has not seen ours: it gets our Commit again (§6).
+    let mut s = new(1);
+    let (hello, commit) = forged_peer(KeyAgreement::Prsh, HashAlgo::S256);
+    feed(&mut s, &hello);
+    let (sent, _) = feed(&mut s, &Message::HelloAck.emit());
+    let [Message::Commit(ours)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert!(ours.suite.key_agreement.is_dh());
+    let (sent, failed) = feed(&mut s, &commit);
+    assert_eq!(failed, None);
+    assert_eq!(sent, vec![Message::Commit(ours.clone())]);
+    assert_eq!(s.state_name(), "CommitSent");
 }
 
 #[test]
