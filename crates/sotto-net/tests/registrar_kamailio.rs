@@ -237,6 +237,7 @@ async fn start_phone(user: &str, password: &str, expires: u32, registrar: Socket
 #[ignore = "needs kamailio (Debian kamailio)"]
 async fn register_refresh_call_via_kamailio_and_unregister() {
     let k = Kamailio::start();
+    let t_bob = Instant::now();
     let mut bob = start_phone("bob", "pw-of-bob", 300, k.addr).await;
     let e = bob
         .wait("bob registered", |e| {
@@ -244,6 +245,11 @@ async fn register_refresh_call_via_kamailio_and_unregister() {
         })
         .await;
     assert_eq!(e, CallEvent::Registered { expires: 300 });
+    // REGISTER → 401 → REGISTER with Authorization → 200.
+    eprintln!(
+        "figure: registered (with the 401 round) in {:?}",
+        t_bob.elapsed()
+    );
 
     // A 3 s binding: refreshed at 90 %, i.e. a second Registered within ~2.7 s.
     let mut alice = start_phone("alice", "pw-of-alice", 3, k.addr).await;
@@ -265,6 +271,7 @@ async fn register_refresh_call_via_kamailio_and_unregister() {
     );
 
     // alice calls bob by his address of record, through kamailio.
+    let t_call = Instant::now();
     alice
         .cmd
         .send(PhoneCommand::Call {
@@ -291,6 +298,10 @@ async fn register_refresh_call_via_kamailio_and_unregister() {
             .await,
     );
     assert_eq!(sas_a, sas_b, "different SAS through the proxy");
+    eprintln!(
+        "figure: INVITE (407 round, relayed by kamailio, answered at once) to both SAS in {:?}",
+        t_call.elapsed()
+    );
     for d in ['4', '2'] {
         alice.cmd.send(PhoneCommand::Dtmf { digit: d }).unwrap();
     }
