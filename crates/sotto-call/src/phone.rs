@@ -1685,3 +1685,44 @@ impl Phone {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a test needs some Instant to start from"
+)]
+mod tests {
+    use super::*;
+
+    /// RFC 3550 §6.5.1 leaves the CNAME's form open; RFC 7022 wants it random and short-lived.
+    /// Ours is 24 random hex digits, new for every call, with nothing of the user name or host.
+    #[test]
+    fn cname_is_random_per_call_and_not_the_user_name() {
+        let cfg = PhoneConfig::new(
+            "127.0.0.1:5060".parse().unwrap(),
+            "127.0.0.1:40000".parse().unwrap(),
+            "alice",
+            Zid([1; 12]),
+        );
+        let mut p = Phone::new(
+            cfg,
+            Box::new(|| Box::new(sotto_proto::crypto::OsRandom) as Box<dyn Random>),
+            Box::new(|| None),
+        );
+        let now = Instant::now();
+        let target: Uri = "sip:bob@127.0.0.1:5062".parse().unwrap();
+        let peer = "127.0.0.1:5062".parse().unwrap();
+        let mut names = Vec::new();
+        for _ in 0..2 {
+            p.call(now, target.clone(), peer).unwrap();
+            let cname = p.call.as_ref().unwrap().rtcp.cname().to_vec();
+            p.hangup(now).unwrap();
+            let text = String::from_utf8(cname).unwrap();
+            assert_eq!(text.len(), 24);
+            assert!(text.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(!text.contains("alice") && !text.contains("127.0.0.1"));
+            names.push(text);
+        }
+        assert_ne!(names[0], names[1]);
+    }
+}

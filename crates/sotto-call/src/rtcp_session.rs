@@ -208,6 +208,12 @@ impl RtcpSession {
         Some(bytes)
     }
 
+    /// Our CNAME.
+    #[cfg(test)]
+    pub(crate) fn cname(&self) -> &[u8] {
+        &self.cname
+    }
+
     /// Whether a BYE went out already.
     pub(crate) fn bye_sent(&self) -> bool {
         self.bye_sent
@@ -341,7 +347,15 @@ mod tests {
             // An SR (we sent), then SDES with our CNAME, no BYE.
             let c = Compound::parse(&bytes).unwrap();
             assert!(matches!(c.packets[0], RtcpPacket::SenderReport(_)));
-            assert!(matches!(c.packets[1], RtcpPacket::Sdes(_)));
+            let RtcpPacket::Sdes(chunks) = &c.packets[1] else {
+                panic!("no SDES")
+            };
+            assert_eq!(chunks[0].cname(), Some(&b"c"[..]));
+            assert_eq!(
+                chunks[0].items.len(),
+                1,
+                "a CNAME and nothing else about us"
+            );
             assert_eq!(c.packets.len(), 2);
             // Nothing sent since: an RR next time; a BYE ends the schedule.
             let bytes = s.build(t0, 0, true, &mut Fixed(byte)).unwrap();
