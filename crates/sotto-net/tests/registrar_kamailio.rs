@@ -10,7 +10,8 @@
 //!   ZRTP runs end to end (both show the same SAS), keys pressed by alice reach bob as DTMF;
 //! * on `Stop` each phone unregisters (Expires: 0 → 200, `Unregistered`), and kamailio then
 //!   answers an INVITE to bob with 404;
-//! * a wrong password ends in `RegistrationFailed` with a readable reason.
+//! * a wrong password ends in `RegistrationFailed` with a readable reason;
+//! * with kamailio set to SHA-256 digests (RFC 8760) registration works the same.
 //!
 //! Ignored by default: `cargo test -p sotto-net --test registrar_kamailio -- --ignored`
 //! (needs `apt-get install -y kamailio`).
@@ -39,7 +40,7 @@ use tokio::sync::mpsc;
 
 const KAMAILIO: &str = "/usr/sbin/kamailio";
 
-fn config(port: u16) -> String {
+fn config(port: u16, algorithm: &str) -> String {
     format!(
         r#"#!KAMAILIO
 debug=2
@@ -60,6 +61,7 @@ loadmodule "registrar.so"
 loadmodule "auth.so"
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "min_expires", 1)
+modparam("auth", "algorithm", "{algorithm}")
 
 request_route {{
     xlog("L_NOTICE", "sotto-test: $rm $ru from $si:$sp auth=$hdr(Authorization)$hdr(Proxy-Authorization)\n");
@@ -89,7 +91,8 @@ struct Kamailio {
 }
 
 impl Kamailio {
-    fn start() -> Self {
+    /// With digest `algorithm` (`MD5` or `SHA-256`, RFC 8760).
+    fn start(algorithm: &str) -> Self {
         assert!(
             std::path::Path::new(KAMAILIO).exists(),
             "{KAMAILIO} not found: apt-get install -y kamailio"
@@ -103,7 +106,7 @@ impl Kamailio {
             std::env::temp_dir().join(format!("sotto-kamailio-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("kamailio.cfg");
-        std::fs::write(&cfg, config(port)).unwrap();
+        std::fs::write(&cfg, config(port, algorithm)).unwrap();
         let log = dir.join("kamailio.log");
         let child = Command::new(KAMAILIO)
             .arg("-f")
@@ -236,7 +239,7 @@ async fn start_phone(user: &str, password: &str, expires: u32, registrar: Socket
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kamailio (Debian kamailio)"]
 async fn register_refresh_call_via_kamailio_and_unregister() {
-    let k = Kamailio::start();
+    let k = Kamailio::start("MD5");
     let t_bob = Instant::now();
     let mut bob = start_phone("bob", "pw-of-bob", 300, k.addr).await;
     let e = bob
@@ -366,7 +369,7 @@ async fn register_refresh_call_via_kamailio_and_unregister() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kamailio (Debian kamailio)"]
 async fn wrong_password_is_reported() {
-    let k = Kamailio::start();
+    let k = Kamailio::start("MD5");
     let mut eve = start_phone("eve", "not-the-password", 60, k.addr).await;
     let e = eve
         .wait("registration failed", |e| {
@@ -386,4 +389,30 @@ async fn wrong_password_is_reported() {
             .any(|e| matches!(e, CallEvent::Registered { .. })),
         "{seen:?}"
     );
+}
+
+/// RFC 8760: the same registration with SHA-256 digests (kamailio's `algorithm` SHA-256).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kamailio (Debian kamailio)"]
+async fn register_with_sha256_digest() {
+    let k = Kamailio::start("SHA-256");
+    let mut dave = start_phone("dave", "pw-of-dave", 60, k.addr).await;
+    let e = dave
+        .wait("registered", |e| {
+            matches!(
+                e,
+                CallEvent::Registered { .. } | CallEvent::RegistrationFailed { .. }
+            )
+        })
+        .await;
+    assert_eq!(e, CallEvent::Registered { expires: 60 });
+    let log = k.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("sotto-test: REGISTER")
+            && l.contains("username=\"dave\"")
+            && l.contains("algorithm=SHA-256")),
+        "{log}"
+    );
+    let (_, seen) = dave.stop().await;
+    assert!(seen.contains(&CallEvent::Unregistered), "{seen:?}");
 }
