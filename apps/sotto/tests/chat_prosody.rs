@@ -33,6 +33,7 @@ mod prosody;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
@@ -111,6 +112,7 @@ impl Sotto {
     fn spawn(srv: &Server, data: &Path, account: &str, contact: &str) -> Self {
         let pwfile = data.with_extension("pw");
         std::fs::write(&pwfile, format!("{}\n", srv.password(account))).unwrap();
+        std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600)).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sotto"))
             .arg("--data-dir")
             .arg(data)
@@ -606,4 +608,208 @@ fn start_server() -> Server {
         accounts,
         _prosody: p,
     }
+}
+
+// ---------------------------------------------------------------- the screen, in tmux
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(session: &str, command: &str) -> Self {
+        let st = Command::new("tmux")
+            .args(["new-session", "-d", "-s", session, "-x", "120", "-y", "34"])
+            .arg(command)
+            .status()
+            .expect("tmux is needed for this test (apt-get install tmux)");
+        assert!(st.success(), "tmux new-session failed");
+        Self {
+            session: session.to_owned(),
+        }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types `text` and presses Enter.
+    fn type_line(&self, text: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.session, text])
+            .status()
+            .unwrap();
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "Enter"])
+            .status()
+            .unwrap();
+    }
+
+    fn key(&self, key: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, key])
+            .status()
+            .unwrap();
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                t.elapsed() < WAIT,
+                "the screen never showed {text:?}; it shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+/// The conversation view as a person sees it, with `--ephemeral`: the band goes NOT PRIVATE ->
+/// UNVERIFIED -> PRIVATE (SMP with the peer's question, answered on the screen) -> FINISHED,
+/// messages show both ways, and nothing is written to the data directory.
+#[test]
+#[ignore = "interop: needs prosody, libotr5-dev, python3-slixmpp and tmux (run by .ci/run)"]
+fn the_chat_screen_shows_the_otr_state() {
+    check_slixmpp();
+    let srv = start_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let (me, them) = (srv.accounts[0].0.clone(), srv.accounts[1].0.clone());
+    let mut peer = Peer::spawn(&srv, &tmp.path().join("libotr"), &them, &me);
+    let data = tmp.path().join("never-created");
+    let session = format!("sotto-chat-{}", srv.port);
+    let command = format!(
+        "SOTTO_XMPP_PASSWORD='{pw}' {bin} --ephemeral --data-dir {data} chat --account {me} \
+         --server 127.0.0.1:{port} --ca {ca} {them}; sleep 5",
+        pw = srv.password(&me),
+        bin = env!("CARGO_BIN_EXE_sotto"),
+        data = data.display(),
+        port = srv.port,
+        ca = srv.ca.display(),
+    );
+    let tmux = Tmux::start(&session, &command);
+    let s = tmux.wait_for("NOT PRIVATE");
+    assert!(s.contains("online as"), "{s}");
+    peer.cmd("query");
+    tmux.wait_for("UNVERIFIED");
+    peer.wait("secure", |l| l.starts_with("secure 3 "));
+    tmux.type_line("typed on the screen ✓");
+    assert_eq!(peer.wait_msg(), ("typed on the screen ✓".to_owned(), true));
+    peer.cmd(&format!("send {}", hex_of("hello from libotr")));
+    tmux.wait_for("hello from libotr");
+    peer.cmd(&format!(
+        "smp {} {}",
+        hex_of("blue cat"),
+        hex_of("Colour of the cat?")
+    ));
+    tmux.wait_for("asks: \"Colour of the cat?\"");
+    tmux.type_line("/verify secret blue cat");
+    let s = tmux.wait_for("PRIVATE");
+    assert!(!s.contains("UNVERIFIED"), "{s}");
+    assert_eq!(
+        peer.wait("smp result", |l| l.starts_with("smp ")),
+        "smp success"
+    );
+    peer.cmd("end");
+    tmux.wait_for("FINISHED");
+    tmux.type_line("after the end");
+    tmux.wait_for("not sent");
+    tmux.key("Escape");
+    let t = Instant::now();
+    while tmux.screen().contains("FINISHED") {
+        assert!(t.elapsed() < WAIT, "Esc did not leave the screen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(peer);
+    assert!(
+        !data.exists(),
+        "--ephemeral must not create the data directory"
+    );
+    for text in ["typed on the screen", "hello from libotr", "blue cat"] {
+        let hits = files_containing(&srv.data_dir, text.as_bytes());
+        assert!(hits.is_empty(), "{text:?} found on disk in {hits:?}");
+    }
+}
+
+// ---------------------------------------------------------------- refusals (no server needed)
+
+fn sotto_chat(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto"));
+    cmd.args(["--ephemeral", "chat"]).args(args);
+    cmd.env_remove("SOTTO_XMPP_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_password_never_comes_from_the_command_line_or_a_readable_file() {
+    let (code, err) = sotto_chat(&["--account", "a@example.org", "b@example.org"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no password") && err.contains("SOTTO_XMPP_PASSWORD"),
+        "{err}"
+    );
+    let (code, err) = sotto_chat(
+        &[
+            "--account",
+            "a@example.org",
+            "--password",
+            "x",
+            "b@example.org",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "there is no --password option: {err}");
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = sotto_chat(
+        &[
+            "--account",
+            "a@example.org",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "b@example.org",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("refusing") && err.contains("chmod 600"),
+        "{err}"
+    );
+    let (code, err) = sotto_chat(
+        &[
+            "--account",
+            "a@example.org",
+            "--proxy",
+            "http://127.0.0.1:1",
+            "b@example.org",
+        ],
+        &[("SOTTO_XMPP_PASSWORD", "x")],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("socks5://"), "{err}");
 }

@@ -163,8 +163,14 @@ impl Conversation {
         match ev {
             XmppEvent::Message { from, body, .. } => {
                 if bare_jid(&from) != contact {
-                    tracing::debug!("message from someone else than the contact ignored");
-                    return (Vec::new(), false);
+                    // Not shown (this conversation is with one contact), but not hidden either.
+                    let who = bare_jid(&from);
+                    return (
+                        vec![Shown::Chat(UiEvent::Notice(format!(
+                            "a message from {who} was not shown: this window talks to {contact} only"
+                        )))],
+                        false,
+                    );
                 }
                 if from.contains('/') {
                     self.target = from;
@@ -215,6 +221,20 @@ pub(crate) fn chat(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
 
 fn read_password(args: &ChatArgs) -> Result<Zeroizing<String>> {
     if let Some(path) = &args.password_file {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("reading the password file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "refusing to use {}: it holds a password but other users may read it (mode \
+                 {:04o}); make it private with `chmod 600 {}`",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            );
+        }
         let raw = Zeroizing::new(
             std::fs::read_to_string(path)
                 .with_context(|| format!("reading the password file {}", path.display()))?,

@@ -37,6 +37,7 @@ class Bridge(slixmpp.ClientXMPP):
         self.target = peer
         self.harness = harness
         self.proc = None
+        self.tasks = []
         self.done = asyncio.get_event_loop().create_future()
         self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("message", self.on_message)
@@ -56,8 +57,12 @@ class Bridge(slixmpp.ClientXMPP):
         self.proc = await asyncio.create_subprocess_exec(
             *self.harness, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
-        asyncio.ensure_future(self.from_harness())
-        asyncio.ensure_future(self.from_test())
+        # Keep strong references: asyncio holds tasks only weakly, and a task waiting on the
+        # stdin pipe would otherwise be garbage-collected mid-test.
+        self.tasks = [
+            asyncio.ensure_future(self.from_harness()),
+            asyncio.ensure_future(self.from_test()),
+        ]
 
     def on_message(self, msg):
         if msg["type"] not in ("chat", "normal") or msg["from"].bare != self.peer:
