@@ -23,6 +23,16 @@
 //! | `//text` | send the message `/text` |
 //! | anything else | a message |
 //!
+//! # Verification
+//!
+//! `private` means the key the peer uses now is verified: by `/verify fingerprint`, by an SMP
+//! run that succeeded, or earlier (the trust store remembers it per key, so a second
+//! conversation with the same key is `private` at once). A key never seen for this contact is
+//! a loud `fingerprint_changed` warning and `unverified`, whatever the old key's flag was. An
+//! SMP run that fails (different secrets, a bad proof, or an abort instead of the last message)
+//! is reported as failed and verifies nothing; like Pidgin, it does not take back a verification
+//! the key already had.
+//!
 //! # Plaintext policy
 //!
 //! Default: **never send plaintext**. A message typed while the conversation is `not private` is
@@ -760,6 +770,37 @@ mod tests {
         assert_eq!(smps(&b).last(), Some(&SmpUi::Failed));
         assert_eq!(a.s.state(), OtrState::Unverified);
         assert_eq!(b.s.state(), OtrState::Unverified);
+        assert!(!a.s.store().otr_known_peer(A, B).unwrap().unwrap().verified);
+    }
+
+    #[test]
+    fn an_abort_instead_of_the_last_smp_message_is_a_failed_verification() {
+        let (mut a, mut b) = pair();
+        line(&mut a, "/otr start");
+        shuttle(&mut a, &mut b);
+        line(&mut a, "/verify secret same");
+        shuttle(&mut a, &mut b);
+        line(&mut b, "/verify secret same");
+        // B's SMP2 reaches A, which answers with SMP3 and waits for SMP4 ...
+        assert!(deliver(&mut b, &mut a) > 0);
+        let mut smp3 = Vec::new();
+        while let Some(o) = a.s.poll_output() {
+            match o {
+                ChatOutput::Network(t) => smp3.push(t),
+                ChatOutput::Ui(u) => a.ui.push(u),
+            }
+        }
+        assert!(!smp3.is_empty());
+        // ... but B aborts instead of finishing (SMP3 never arrives).
+        line(&mut b, "/smp abort");
+        deliver(&mut b, &mut a);
+        while let Some(o) = a.s.poll_output() {
+            if let ChatOutput::Ui(u) = o {
+                a.ui.push(u);
+            }
+        }
+        assert_eq!(smps(&a).last(), Some(&SmpUi::Failed), "{:?}", a.ui);
+        assert_eq!(a.s.state(), OtrState::Unverified);
         assert!(!a.s.store().otr_known_peer(A, B).unwrap().unwrap().verified);
     }
 
