@@ -15,6 +15,10 @@
 //! - `near_only`: the near end alone: how transparent the stage is to clean speech.
 //! - `white_noise` / `pink_noise`: near-end speech in noise at 5 dB SNR, no far end. SNR
 //!   before and after.
+//!
+//! Knobs for experiments on the double-talk condition: `PROC_NO_NS`, `PROC_NO_AEC` (turn the
+//! stage's parts off), `PROC_DELAY_MS` (the delay hint; AEC3 finds the delay without it, and a
+//! correct 60 ms hint changed nothing measurable).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -141,6 +145,10 @@ fn main() {
             ProcessingConfig::default().noise_suppression
         },
         echo_cancellation: std::env::var_os("PROC_NO_AEC").is_none(),
+        stream_delay_ms: std::env::var("PROC_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         ..ProcessingConfig::default()
     };
     let (out, _) = run(&far, &mic, cfg);
