@@ -110,6 +110,10 @@ struct Sotto {
 
 impl Sotto {
     fn spawn(srv: &Server, data: &Path, account: &str, contact: &str) -> Self {
+        Self::spawn_with(srv, data, account, contact, &[])
+    }
+
+    fn spawn_with(srv: &Server, data: &Path, account: &str, contact: &str, extra: &[&str]) -> Self {
         let pwfile = data.with_extension("pw");
         std::fs::write(&pwfile, format!("{}\n", srv.password(account))).unwrap();
         std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -122,7 +126,9 @@ impl Sotto {
             .args(["--server", &format!("127.0.0.1:{}", srv.port)])
             .arg("--ca")
             .arg(&srv.ca)
-            .args(["--otr-fragment-size", "300", contact])
+            .args(["--otr-fragment-size", "300"])
+            .args(extra)
+            .arg(contact)
             .env_remove("SOTTO_XMPP_PASSWORD")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -744,6 +750,105 @@ fn the_chat_screen_shows_the_otr_state() {
         let hits = files_containing(&srv.data_dir, text.as_bytes());
         assert!(hits.is_empty(), "{text:?} found on disk in {hits:?}");
     }
+}
+
+// ---------------------------------------------------------------- through a SOCKS5 proxy
+
+/// `--proxy socks5://user:pass@127.0.0.1:PORT` (Debian's microsocks, with authentication): the
+/// whole conversation goes through the proxy; a proxy that is not there is an error, never a
+/// silent direct connection.
+#[test]
+#[ignore = "interop: needs prosody, libotr5-dev, python3-slixmpp and microsocks (run by .ci/run)"]
+fn chat_through_a_socks5_proxy() {
+    check_slixmpp();
+    let found = Command::new("sh")
+        .args(["-c", "command -v microsocks"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "`microsocks` not found: apt-get install microsocks");
+    let srv = start_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let (me, them) = (srv.accounts[0].0.clone(), srv.accounts[1].0.clone());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut proxy = Command::new("microsocks")
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-u",
+            "iso",
+            "-P",
+            "lation-7d",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < WAIT, "microsocks did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut peer = Peer::spawn(&srv, &tmp.path().join("libotr"), &them, &me);
+    let url = format!("socks5://iso:lation-7d@127.0.0.1:{port}");
+    let mut sotto = Sotto::spawn_with(
+        &srv,
+        &tmp.path().join("data"),
+        &me,
+        &them,
+        &["--proxy", &url],
+    );
+    // Established through the proxy: the only TCP connection sotto has is to the proxy port.
+    let conns = Command::new("ss")
+        .args(["-tnpH", "state", "established"])
+        .output()
+        .unwrap();
+    let conns = String::from_utf8_lossy(&conns.stdout);
+    let pid = format!("pid={},", sotto.child.id());
+    let ours: Vec<&str> = conns.lines().filter(|l| l.contains(&pid)).collect();
+    assert!(!ours.is_empty(), "no connection of sotto found: {conns}");
+    for l in &ours {
+        assert!(
+            l.contains(&format!("127.0.0.1:{port} ")),
+            "sotto has a connection that is not to the proxy: {l}"
+        );
+    }
+    sotto.cmd("/otr start");
+    sotto.wait_state("unverified");
+    peer.wait("secure", |l| l.starts_with("secure 3 "));
+    sotto.cmd("through the proxy ✓");
+    assert_eq!(peer.wait_msg(), ("through the proxy ✓".to_owned(), true));
+    sotto.finish();
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+
+    // No proxy there: a clear error, and no direct connection instead.
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, srv.password(&me)).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto"))
+        .args(["--ephemeral", "chat", "--headless", "--account", &me])
+        .arg("--password-file")
+        .arg(&pw)
+        .args(["--server", &format!("127.0.0.1:{}", srv.port)])
+        .arg("--ca")
+        .arg(&srv.ca)
+        .args(["--proxy", &format!("socks5://127.0.0.1:{port}"), &them])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("proxy"), "{err}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("connected"),
+        "it must not connect without the proxy"
+    );
 }
 
 // ---------------------------------------------------------------- refusals (no server needed)
