@@ -306,6 +306,11 @@ async fn run(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
 
     let mut store = opts.open()?;
     let mut rng = OsRandom;
+    if store.otr_key(&account)?.is_none() {
+        eprintln!(
+            "sotto chat: making the OTR key of {account} (first use; a DSA key takes a few seconds)"
+        );
+    }
     let (key, created) = store
         .otr_key_or_create(&account, &mut rng, unix_now())
         .context("our OTR key")?;
