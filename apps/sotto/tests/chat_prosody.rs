@@ -23,6 +23,7 @@
 //!    (`finished` at sotto, which then refuses to send);
 //! 3. the peer comes back with a new key: a `fingerprint_changed` warning and `unverified`.
 //!
+//! In between, the peer's XMPP client offers a file: sotto refuses it and says so.
 //! Afterwards neither sotto's data directory nor Prosody's holds any message text or secret.
 //!
 //! Run with `cargo test -p sotto --test chat_prosody -- --ignored` (needs prosody,
@@ -483,6 +484,18 @@ fn chat_with_libotr_over_prosody() {
     );
     let st = sotto.wait_state("private");
     assert_eq!(st["fingerprint"], peer_fp.as_str());
+
+    // A file offer (XEP-0066) from the peer's XMPP client is refused and shown.
+    peer.cmd("xmpp offer-file");
+    assert_eq!(
+        peer.wait("offer answer", |l| l.starts_with("xmpp offer")),
+        "xmpp offer refused not-acceptable"
+    );
+    let refused = sotto.wait("file_refused", |v| v["event"] == "file_refused");
+    assert!(
+        refused["from"].as_str().unwrap().starts_with(&them),
+        "{refused}"
+    );
 
     // sotto ends the session: libotr is "finished" (msgstate 2).
     sotto.cmd("/otr end");

@@ -5,8 +5,9 @@ An independent XMPP stack (Debian's python3-slixmpp) logs in as the second accou
 between the XMPP server and the libotr harness (libotr_chat_peer, Debian's libotr 4.1), which
 does all the OTR work: message bodies from PEER go to the harness as "net HEX" lines, the
 harness's "net HEX" lines go to PEER as chat messages. Every other harness line is copied to
-our stdout, and every line on our stdin is a harness command (send/query/smp/end/...). End of
-stdin ends the harness and logs out.
+our stdout, and every line on our stdin is a harness command (send/query/smp/end/...), except
+"xmpp offer-file", which offers the contact a file (XEP-0066 IQ) and prints
+"xmpp offer accepted|refused CONDITION|unanswered". End of stdin ends the harness and logs out.
 
 Usage: xmpp_otr_bridge.py JID PASSWORD HOST PORT CAFILE PEER_JID -- HARNESS ARGS...
 Our own status lines: "xmpp online" once logged in, "xmpp closed" at the end, and for every
@@ -20,6 +21,8 @@ import logging
 import sys
 
 import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream import ET
 
 
 def kind_of(body):
@@ -99,6 +102,9 @@ class Bridge(slixmpp.ClientXMPP):
         if not self.done.done():
             self.done.set_result(0)
 
+    async def offer_file(self):
+        await offer_file_to(self, self.target)
+
     async def from_test(self):
         loop = asyncio.get_event_loop()
         reader = asyncio.StreamReader()
@@ -107,6 +113,9 @@ class Bridge(slixmpp.ClientXMPP):
             line = await reader.readline()
             if not line:
                 break
+            if line.strip() == b"xmpp offer-file":
+                await self.offer_file()
+                continue
             self.proc.stdin.write(line)
             await self.proc.stdin.drain()
         self.proc.stdin.write(b"quit\n")
@@ -114,6 +123,22 @@ class Bridge(slixmpp.ClientXMPP):
         await self.proc.wait()
         if not self.done.done():
             self.done.set_result(0)
+
+
+async def offer_file_to(xmpp, to):
+    """XEP-0066 out-of-band file offer (an IQ set): prints how the client answered."""
+    iq = xmpp.make_iq_set(ito=to)
+    query = ET.Element("{jabber:iq:oob}query")
+    url = ET.SubElement(query, "{jabber:iq:oob}url")
+    url.text = "http://127.0.0.1:9/plans.pdf"
+    iq.xml.append(query)
+    try:
+        await iq.send(timeout=10)
+        print("xmpp offer accepted", flush=True)
+    except IqError as e:
+        print(f"xmpp offer refused {e.condition}", flush=True)
+    except IqTimeout:
+        print("xmpp offer unanswered", flush=True)
 
 
 def main():
