@@ -345,7 +345,8 @@ impl Drop for Sotto {
 struct Server {
     port: u16,
     ca: PathBuf,
-    data_dir: PathBuf,
+    /// Prosody's whole private directory: data, logs, config.
+    dir: PathBuf,
     accounts: Vec<(String, String)>,
     _prosody: prosody::Prosody,
 }
@@ -586,7 +587,7 @@ fn chat_with_libotr_over_prosody() {
     sotto.finish();
     drop(peer);
 
-    // ---- No plaintext on disk: sotto's data directory and Prosody's.
+    // ---- No plaintext on disk: sotto's data directory and Prosody's (data, logs, config).
     assert!(data.join("sotto.db").exists());
     for text in [
         hello,
@@ -603,7 +604,7 @@ fn chat_with_libotr_over_prosody() {
         "ça va? ça va?",
         "żółw żółw",
     ] {
-        for dir in [&data, &srv.data_dir] {
+        for dir in [&data, &srv.dir] {
             let hits = files_containing(dir, text.as_bytes());
             assert!(hits.is_empty(), "{text:?} found on disk in {hits:?}");
         }
@@ -623,7 +624,7 @@ fn start_server() -> Server {
     Server {
         port: p.c2s_port,
         ca: p.ca_path(),
-        data_dir: p.data_dir(),
+        dir: p.dir().to_path_buf(),
         accounts,
         _prosody: p,
     }
@@ -760,7 +761,7 @@ fn the_chat_screen_shows_the_otr_state() {
         "--ephemeral must not create the data directory"
     );
     for text in ["typed on the screen", "hello from libotr", "blue cat"] {
-        let hits = files_containing(&srv.data_dir, text.as_bytes());
+        let hits = files_containing(&srv.dir, text.as_bytes());
         assert!(hits.is_empty(), "{text:?} found on disk in {hits:?}");
     }
 }
