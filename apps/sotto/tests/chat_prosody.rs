@@ -932,3 +932,43 @@ fn the_password_never_comes_from_the_command_line_or_a_readable_file() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("socks5://"), "{err}");
 }
+
+#[test]
+fn a_damaged_store_is_kept_aside_with_a_clear_error_before_anything_is_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let garbage = b"not a database: maybe the user's only copy of their OTR key".to_vec();
+    std::fs::write(data.join("sotto.db"), &garbage).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "chat",
+            "--headless",
+            "--account",
+            "a@example.org",
+            "b@example.org",
+        ])
+        // Nothing listens there: the store must be refused before any connection is tried.
+        .args(["--server", "127.0.0.1:9"])
+        .env("SOTTO_XMPP_PASSWORD", "x")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("kept, renamed"), "{err}");
+    assert!(
+        !err.contains("logging in"),
+        "refused before connecting: {err}"
+    );
+    assert!(out.stdout.is_empty());
+    let kept: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".unusable-"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(std::fs::read(kept[0].path()).unwrap(), garbage);
+}
