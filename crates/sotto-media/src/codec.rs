@@ -145,7 +145,7 @@ impl OpusEncoder {
         self.inner.bitrate_bps = config.bitrate;
         self.inner.complexity = config.complexity;
         self.inner.use_inband_fec = config.inband_fec;
-        self.inner.packet_loss_perc = config.packet_loss_perc;
+        self.inner.packet_loss_perc = encoder_loss_perc(&config);
         self.inner.use_cbr = config.cbr;
         self.config = config;
         Ok(())
@@ -177,8 +177,9 @@ impl OpusEncoder {
             }
         }
         // `opus-rs` can panic on some settings (seen: a division by zero in CELT bit
-        // allocation at 16 kbit/s with FEC). Never let that take the call down: report an
-        // error and start a fresh encoder with the same settings.
+        // allocation at 16-24 kbit/s with FEC and 20 % loss, now avoided by
+        // `encoder_loss_perc`). Should another one remain, never let it take the call down:
+        // report an error and start a fresh encoder with the same settings.
         let inner = &mut self.inner;
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             inner.encode_i16(pcm, OPUS_FRAME, out)
@@ -191,6 +192,29 @@ impl OpusEncoder {
                 Err(MediaError::Codec("Opus encoder panicked; reset".into()))
             }
         }
+    }
+}
+
+/// Below this bitrate, with in-band FEC and more than 5 % expected loss, the encoder is told
+/// 5 %: see [`encoder_loss_perc`].
+const HEAVY_FEC_MIN_BITRATE: i32 = 32_000;
+
+/// The loss percentage handed to `opus-rs`, which avoids a panic in the port (0.1.40).
+///
+/// libopus's `decide_fec()` lowers a frame's bandwidth until the LBRR (FEC) rate fits when the
+/// expected loss is above 5 %; libopus then re-derives the mode, so a Hybrid frame lowered to
+/// wideband or below becomes SILK-only. `opus-rs` settles the SILK/Hybrid choice *before*
+/// `decide_fec()` and keeps Hybrid: the CELT layer then codes bands 17..17 and its bit
+/// allocation (`rate.rs`, `left / nb_samples`) divides by zero. At 48 kHz the port's bandwidth
+/// is always full band, so this happens whenever the rate cannot carry LBRR at full band: below
+/// about 27.6 kbit/s (22 kbit/s + 1 kbit/s hysteresis, scaled by 1.2 at ≥ 25 % loss), seen at
+/// 16 and 24 kbit/s with 20 % loss. There we cap the loss at 5 %, which never lowers the
+/// bandwidth: FEC is then sized for 5 % (or off when even that does not fit at full band).
+fn encoder_loss_perc(config: &OpusConfig) -> i32 {
+    if config.inband_fec && config.packet_loss_perc > 5 && config.bitrate < HEAVY_FEC_MIN_BITRATE {
+        5
+    } else {
+        config.packet_loss_perc
     }
 }
 
@@ -401,17 +425,17 @@ mod tests {
         assert!(fec > plc + 1.0, "FEC {fec:.1} dB vs PLC {plc:.1} dB");
     }
 
-    /// Every bitrate/FEC/loss combination either encodes or returns an error; none panics
-    /// out of the encoder (the port has a division by zero at some low bitrates).
+    /// Every bitrate/FEC/loss combination encodes: none reaches the port's division by zero
+    /// at low bitrates with heavy FEC (and none panics out of the encoder).
     #[test]
     fn encoder_settings_sweep_never_panics() {
         let input = signal::harmonic_sweep(48_000, 100.0, 200.0, 0.4);
         let mut buf = [0u8; OPUS_MAX_PACKET];
         let mut ok = 0;
         for bitrate in [
-            6_000, 8_000, 12_000, 16_000, 24_000, 32_000, 64_000, 128_000,
+            6_000, 8_000, 12_000, 16_000, 20_000, 24_000, 28_000, 32_000, 64_000, 128_000,
         ] {
-            for (fec, loss) in [(false, 0), (true, 5), (true, 20)] {
+            for (fec, loss) in [(false, 0), (true, 5), (true, 10), (true, 20), (true, 40)] {
                 let mut enc = OpusEncoder::new(OpusConfig {
                     bitrate,
                     inband_fec: fec,
@@ -427,7 +451,9 @@ mod tests {
                 }
             }
         }
-        assert!(ok > 8 * 3 * 20 * 9 / 10, "{ok}");
+        // No configuration reaches the port's division by zero any more (see
+        // `encoder_loss_perc`): every frame encodes.
+        assert_eq!(ok, 10 * 5 * 20, "{ok}");
     }
 
     proptest! {
