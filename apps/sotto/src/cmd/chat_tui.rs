@@ -250,13 +250,20 @@ fn draw(f: &mut Frame<'_>, v: &View) {
             .block(Block::default().borders(Borders::ALL)),
         band,
     );
+    // The newest lines that fit, counting the rows a long line wraps into.
     let height = usize::from(convo.height.saturating_sub(2));
-    let shown: Vec<Line<'_>> = v
-        .lines
-        .iter()
-        .skip(v.lines.len().saturating_sub(height))
-        .cloned()
-        .collect();
+    let width = usize::from(convo.width.saturating_sub(2)).max(1);
+    let mut rows = 0;
+    let mut first = v.lines.len();
+    for l in v.lines.iter().rev() {
+        let r = l.width().div_ceil(width).max(1);
+        if rows + r > height && first < v.lines.len() {
+            break;
+        }
+        rows += r;
+        first -= 1;
+    }
+    let shown: Vec<Line<'_>> = v.lines.iter().skip(first).cloned().collect();
     f.render_widget(
         Paragraph::new(shown).wrap(Wrap { trim: false }).block(
             Block::default()
