@@ -168,6 +168,52 @@ enum ClientState {
     Terminated,
 }
 
+/// The three timers every transaction runs: retransmit (A / E / G), timeout (B / F / H) and
+/// linger (D / K / I / J), each unarmed when `None`.
+#[derive(Debug, Default)]
+struct TxClock {
+    retransmit_at: Option<Instant>,
+    timeout_at: Option<Instant>,
+    linger_at: Option<Instant>,
+}
+
+/// Which of a [`TxClock`]'s timers came due first, in the order they are acted on.
+enum Due {
+    Timeout,
+    Linger,
+    Retransmit(Instant),
+}
+
+impl TxClock {
+    /// The earliest armed timer.
+    fn next(&self) -> Option<Instant> {
+        [self.retransmit_at, self.timeout_at, self.linger_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The timer due at `now`: timeout wins over linger, which wins over retransmit.
+    fn due(&self, now: Instant) -> Option<Due> {
+        if self.timeout_at.is_some_and(|t| now >= t) {
+            Some(Due::Timeout)
+        } else if self.linger_at.is_some_and(|t| now >= t) {
+            Some(Due::Linger)
+        } else {
+            self.retransmit_at
+                .filter(|t| now >= *t)
+                .map(Due::Retransmit)
+        }
+    }
+
+    /// Disarms every timer.
+    fn stop(&mut self) {
+        self.retransmit_at = None;
+        self.timeout_at = None;
+        self.linger_at = None;
+    }
+}
+
 /// A client transaction (INVITE or non-INVITE, chosen by the request's method).
 #[derive(Debug)]
 pub struct ClientTransaction {
@@ -176,13 +222,9 @@ pub struct ClientTransaction {
     reliable: bool,
     timers: Timers,
     state: ClientState,
-    /// Timer A / E.
-    retransmit_at: Option<Instant>,
+    /// Timer A / E (retransmit), B / F (timeout), D / K (linger).
+    clock: TxClock,
     interval: Duration,
-    /// Timer B / F.
-    timeout_at: Option<Instant>,
-    /// Timer D / K.
-    linger_at: Option<Instant>,
     ack: Option<Request>,
     key: TxKey,
     out: VecDeque<TxOutput>,
@@ -205,10 +247,12 @@ impl ClientTransaction {
             reliable,
             timers,
             state: ClientState::Initial,
-            retransmit_at: (!reliable).then(|| now + timers.t1),
+            clock: TxClock {
+                retransmit_at: (!reliable).then(|| now + timers.t1),
+                timeout_at: Some(now + 64 * timers.t1),
+                linger_at: None,
+            },
             interval: timers.t1,
-            timeout_at: Some(now + 64 * timers.t1),
-            linger_at: None,
             ack: None,
             key,
             out,
@@ -247,9 +291,9 @@ impl ClientTransaction {
             (ClientState::Initial | ClientState::Proceeding, 100..=199) => {
                 self.state = ClientState::Proceeding;
                 if self.invite {
-                    self.retransmit_at = None; // timer A stops; B no longer applies (§17.1.1.2)
-                    self.timeout_at = None;
-                } else if self.retransmit_at.is_some() {
+                    self.clock.retransmit_at = None; // timer A stops; B no longer applies (§17.1.1.2)
+                    self.clock.timeout_at = None;
+                } else if self.clock.retransmit_at.is_some() {
                     // Timer E continues, at T2 (§17.1.2.2).
                     self.interval = self.timers.t2;
                 }
@@ -261,8 +305,8 @@ impl ClientTransaction {
                 self.terminate();
             }
             (ClientState::Initial | ClientState::Proceeding, _) => {
-                self.retransmit_at = None;
-                self.timeout_at = None;
+                self.clock.retransmit_at = None;
+                self.clock.timeout_at = None;
                 if self.invite {
                     let ack = build_ack_for_non2xx(&self.request, &resp);
                     self.out
@@ -276,7 +320,7 @@ impl ClientTransaction {
                     (false, true) => Duration::from_secs(32).max(64 * self.timers.t1 / 2), // timer D
                     (false, false) => self.timers.t4, // timer K
                 };
-                self.linger_at = Some(now + linger);
+                self.clock.linger_at = Some(now + linger);
                 if linger.is_zero() {
                     self.terminate();
                 }
@@ -312,28 +356,27 @@ impl ClientTransaction {
         if self.state == ClientState::Terminated {
             return;
         }
-        if self.timeout_at.is_some_and(|t| now >= t) {
-            self.out.push_back(TxOutput::TimedOut);
-            self.terminate();
-            return;
-        }
-        if self.linger_at.is_some_and(|t| now >= t) {
-            self.terminate();
-            return;
-        }
-        if let Some(at) = self.retransmit_at.filter(|t| now >= *t) {
-            self.out
-                .push_back(TxOutput::Transmit(Message::Request(self.request.clone())));
-            self.interval = if self.invite || self.state == ClientState::Proceeding {
-                if self.invite {
-                    self.interval * 2
+        match self.clock.due(now) {
+            None => {}
+            Some(Due::Timeout) => {
+                self.out.push_back(TxOutput::TimedOut);
+                self.terminate();
+            }
+            Some(Due::Linger) => self.terminate(),
+            Some(Due::Retransmit(at)) => {
+                self.out
+                    .push_back(TxOutput::Transmit(Message::Request(self.request.clone())));
+                self.interval = if self.invite || self.state == ClientState::Proceeding {
+                    if self.invite {
+                        self.interval * 2
+                    } else {
+                        self.timers.t2
+                    }
                 } else {
-                    self.timers.t2
-                }
-            } else {
-                (self.interval * 2).min(self.timers.t2)
-            };
-            self.retransmit_at = Some(at.max(now) + self.interval);
+                    (self.interval * 2).min(self.timers.t2)
+                };
+                self.clock.retransmit_at = Some(at.max(now) + self.interval);
+            }
         }
     }
 
@@ -344,17 +387,12 @@ impl ClientTransaction {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next needed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.retransmit_at, self.timeout_at, self.linger_at]
-            .into_iter()
-            .flatten()
-            .min()
+        self.clock.next()
     }
 
     fn terminate(&mut self) {
         self.state = ClientState::Terminated;
-        self.retransmit_at = None;
-        self.timeout_at = None;
-        self.linger_at = None;
+        self.clock.stop();
         self.out.push_back(TxOutput::Terminated);
     }
 }
@@ -404,13 +442,9 @@ pub struct ServerTransaction {
     timers: Timers,
     state: ServerState,
     last_response: Option<Response>,
-    /// Timer G.
-    retransmit_at: Option<Instant>,
+    /// Timer G (retransmit), H (timeout), I / J (linger).
+    clock: TxClock,
     interval: Duration,
-    /// Timer H.
-    timeout_at: Option<Instant>,
-    /// Timer I / J.
-    linger_at: Option<Instant>,
     key: TxKey,
     out: VecDeque<TxOutput>,
 }
@@ -431,10 +465,8 @@ impl ServerTransaction {
                 ServerState::Trying
             },
             last_response: None,
-            retransmit_at: None,
+            clock: TxClock::default(),
             interval: timers.t1,
-            timeout_at: None,
-            linger_at: None,
             key,
             out: VecDeque::new(),
             request,
@@ -473,14 +505,14 @@ impl ServerTransaction {
         match (self.state, &req.method) {
             (ServerState::Completed, Method::Ack) if self.invite => {
                 self.state = ServerState::Confirmed;
-                self.retransmit_at = None;
-                self.timeout_at = None;
+                self.clock.retransmit_at = None;
+                self.clock.timeout_at = None;
                 let i = if self.reliable {
                     Duration::ZERO
                 } else {
                     self.timers.t4
                 };
-                self.linger_at = Some(now + i);
+                self.clock.linger_at = Some(now + i);
                 if i.is_zero() {
                     self.terminate();
                 }
@@ -515,16 +547,16 @@ impl ServerTransaction {
                 self.state = ServerState::Completed;
                 if self.invite {
                     if !self.reliable {
-                        self.retransmit_at = Some(now + self.timers.t1); // timer G
+                        self.clock.retransmit_at = Some(now + self.timers.t1); // timer G
                     }
-                    self.timeout_at = Some(now + 64 * self.timers.t1); // timer H
+                    self.clock.timeout_at = Some(now + 64 * self.timers.t1); // timer H
                 } else {
                     let j = if self.reliable {
                         Duration::ZERO
                     } else {
                         64 * self.timers.t1
                     };
-                    self.linger_at = Some(now + j);
+                    self.clock.linger_at = Some(now + j);
                     if j.is_zero() {
                         self.terminate();
                     }
@@ -539,23 +571,22 @@ impl ServerTransaction {
         if self.state == ServerState::Terminated {
             return;
         }
-        if self.timeout_at.is_some_and(|t| now >= t) {
-            // Timer H: the ACK never came.
-            self.out.push_back(TxOutput::TimedOut);
-            self.terminate();
-            return;
-        }
-        if self.linger_at.is_some_and(|t| now >= t) {
-            self.terminate();
-            return;
-        }
-        if let Some(at) = self.retransmit_at.filter(|t| now >= *t) {
-            if let Some(r) = &self.last_response {
-                self.out
-                    .push_back(TxOutput::Transmit(Message::Response(r.clone())));
+        match self.clock.due(now) {
+            None => {}
+            Some(Due::Timeout) => {
+                // Timer H: the ACK never came.
+                self.out.push_back(TxOutput::TimedOut);
+                self.terminate();
             }
-            self.interval = (self.interval * 2).min(self.timers.t2);
-            self.retransmit_at = Some(at.max(now) + self.interval);
+            Some(Due::Linger) => self.terminate(),
+            Some(Due::Retransmit(at)) => {
+                if let Some(r) = &self.last_response {
+                    self.out
+                        .push_back(TxOutput::Transmit(Message::Response(r.clone())));
+                }
+                self.interval = (self.interval * 2).min(self.timers.t2);
+                self.clock.retransmit_at = Some(at.max(now) + self.interval);
+            }
         }
     }
 
@@ -566,17 +597,12 @@ impl ServerTransaction {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next needed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.retransmit_at, self.timeout_at, self.linger_at]
-            .into_iter()
-            .flatten()
-            .min()
+        self.clock.next()
     }
 
     fn terminate(&mut self) {
         self.state = ServerState::Terminated;
-        self.retransmit_at = None;
-        self.timeout_at = None;
-        self.linger_at = None;
+        self.clock.stop();
         self.out.push_back(TxOutput::Terminated);
     }
 }

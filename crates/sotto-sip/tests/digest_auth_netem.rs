@@ -19,26 +19,22 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sotto_netem::{Endpoint, Link, NetemConfig, Pair};
-use sotto_proto::crypto::Random;
 use sotto_sip::auth::{Algorithm, Authorization, Challenge, Credentials};
 use sotto_sip::register::{RegEvent, RegOutput, Registration, RegistrationConfig};
 use sotto_sip::ua::{EndReason, UaConfig, UaEvent, UaOutput};
 use sotto_sip::{Message, Method, NameAddr, Request, Uri, UserAgent};
 
-struct Seeded(ChaCha8Rng);
-impl Random for Seeded {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::Seeded;
 
 const PASSWORD: &[u8] = b"correct horse";
 
 /// A registrar written from RFC 3261 §10.3 for the test: challenges with SHA-256 and MD5,
 /// verifies credentials with the password, grants 120 s.
+#[derive(Default)]
 struct Registrar {
     out: VecDeque<Vec<u8>>,
     nonce_counter: u32,
@@ -155,6 +151,18 @@ impl Endpoint for Client {
     }
 }
 
+/// A client that has sent its first REGISTER at `t0`.
+fn registering(password: &[u8], t0: Instant) -> Client {
+    let mut c = Client {
+        reg: registration(password),
+        out: VecDeque::new(),
+        events: Vec::new(),
+    };
+    c.reg.register(t0).unwrap();
+    c.pump();
+    c
+}
+
 fn registration(password: &[u8]) -> Registration {
     let cfg = RegistrationConfig {
         registrar: "sip:sotto.test".parse().unwrap(),
@@ -174,22 +182,8 @@ fn registration(password: &[u8]) -> Registration {
 fn register_challenge_retry_and_refresh() {
     for (seed, loss) in [(0u64, 0.0), (11, 0.1), (12, 0.1)] {
         let t0 = Instant::now();
-        let mut c = Client {
-            reg: registration(PASSWORD),
-            out: VecDeque::new(),
-            events: Vec::new(),
-        };
-        c.reg.register(t0).unwrap();
-        c.pump();
-        let r = Registrar {
-            out: VecDeque::new(),
-            nonce_counter: 0,
-            last_nc: 0,
-            seen: Vec::new(),
-            answered: Vec::new(),
-            challenges: 0,
-            registered: 0,
-        };
+        let c = registering(PASSWORD, t0);
+        let r = Registrar::default();
         let link = if loss > 0.0 {
             Link::symmetric(NetemConfig::new().loss(loss), seed)
         } else {
@@ -265,22 +259,8 @@ fn register_challenge_retry_and_refresh() {
 #[test]
 fn register_wrong_password_fails_after_one_retry() {
     let t0 = Instant::now();
-    let mut c = Client {
-        reg: registration(b"wrong"),
-        out: VecDeque::new(),
-        events: Vec::new(),
-    };
-    c.reg.register(t0).unwrap();
-    c.pump();
-    let r = Registrar {
-        out: VecDeque::new(),
-        nonce_counter: 0,
-        last_nc: 0,
-        seen: Vec::new(),
-        answered: Vec::new(),
-        challenges: 0,
-        registered: 0,
-    };
+    let c = registering(b"wrong", t0);
+    let r = Registrar::default();
     let mut p = Pair::new(c, r, Link::perfect(), t0);
     p.drive_until(|c, _| !c.events.is_empty(), Duration::from_secs(60))
         .unwrap();
@@ -290,19 +270,18 @@ fn register_wrong_password_fails_after_one_retry() {
     assert_eq!(p.b().registered, 0);
 }
 
-/// A callee behind an authenticating proxy: every INVITE without valid Proxy-Authorization
-/// gets 407; the ACK for the 407 is absorbed; authorized ones go to a real UserAgent.
-struct GuardedCallee {
-    ua: UserAgent,
-    peer: SocketAddr,
-    out: VecDeque<Vec<u8>>,
+/// An authenticating proxy in front of the callee: every INVITE without valid
+/// Proxy-Authorization gets 407; the ACK for the 407 is absorbed; authorized ones go through.
+#[derive(Default)]
+struct ProxyGuard {
     challenged: u32,
     invites: Vec<Request>,
-    events: Vec<UaEvent>,
 }
 
-impl Endpoint for GuardedCallee {
-    fn handle_datagram(&mut self, now: Instant, data: &[u8]) {
+impl ProxyGuard {
+    /// Answers `data` itself (queueing a 407 on `out`, or absorbing the ACK of one) and
+    /// returns true, or returns false to let it through to the user agent.
+    fn intercept(&mut self, data: &[u8], out: &mut VecDeque<Vec<u8>>) -> bool {
         if let Ok(Message::Request(req)) = Message::parse(data) {
             if req.method == Method::Invite {
                 self.invites.push(req.clone());
@@ -323,13 +302,35 @@ impl Endpoint for GuardedCallee {
                         stale: false,
                     };
                     r.headers.push("Proxy-Authenticate", ch.to_header());
-                    self.out.push_back(r.to_bytes());
-                    return;
+                    out.push_back(r.to_bytes());
+                    return true;
                 }
             }
             if req.method == Method::Ack && req.headers.to().unwrap().tag() == Some("px") {
-                return; // the ACK of our 407
+                return true; // the ACK of our 407
             }
+        }
+        false
+    }
+}
+
+/// A user agent on the simulated network that reacts to each of its events with `react`,
+/// optionally behind a [`ProxyGuard`].
+struct Phone {
+    ua: UserAgent,
+    peer: SocketAddr,
+    out: VecDeque<Vec<u8>>,
+    events: Vec<UaEvent>,
+    react: fn(&mut UserAgent, Instant, &UaEvent),
+    guard: Option<ProxyGuard>,
+}
+
+impl Endpoint for Phone {
+    fn handle_datagram(&mut self, now: Instant, data: &[u8]) {
+        if let Some(g) = self.guard.as_mut()
+            && g.intercept(data, &mut self.out)
+        {
+            return;
         }
         self.ua.handle_datagram(now, self.peer, data);
         self.pump(now);
@@ -346,15 +347,13 @@ impl Endpoint for GuardedCallee {
     }
 }
 
-impl GuardedCallee {
+impl Phone {
     fn pump(&mut self, now: Instant) {
         while let Some(o) = self.ua.poll_output() {
             match o {
                 UaOutput::Transmit { data, .. } => self.out.push_back(data),
                 UaOutput::Event(e) => {
-                    if let UaEvent::IncomingCall { call, .. } = &e {
-                        self.ua.answer(now, *call, Vec::new()).unwrap();
-                    }
+                    (self.react)(&mut self.ua, now, &e);
                     self.events.push(e);
                 }
             }
@@ -362,43 +361,17 @@ impl GuardedCallee {
     }
 }
 
-struct Caller {
-    ua: UserAgent,
-    out: VecDeque<Vec<u8>>,
-    events: Vec<UaEvent>,
-}
-
-impl Endpoint for Caller {
-    fn handle_datagram(&mut self, now: Instant, data: &[u8]) {
-        self.ua
-            .handle_datagram(now, "192.0.2.2:5060".parse().unwrap(), data);
-        self.pump(now);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.ua.handle_timeout(now);
-        self.pump(now);
-    }
-    fn poll_transmit(&mut self, _now: Instant) -> Option<Vec<u8>> {
-        self.out.pop_front()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.ua.poll_timeout()
+/// The callee answers every call.
+fn answer(ua: &mut UserAgent, now: Instant, e: &UaEvent) {
+    if let UaEvent::IncomingCall { call, .. } = e {
+        ua.answer(now, *call, Vec::new()).unwrap();
     }
 }
 
-impl Caller {
-    fn pump(&mut self, now: Instant) {
-        while let Some(o) = self.ua.poll_output() {
-            match o {
-                UaOutput::Transmit { data, .. } => self.out.push_back(data),
-                UaOutput::Event(e) => {
-                    if let UaEvent::Answered { call, .. } = &e {
-                        self.ua.hangup(now, *call).unwrap();
-                    }
-                    self.events.push(e);
-                }
-            }
-        }
+/// The caller hangs up once answered.
+fn hang_up(ua: &mut UserAgent, now: Instant, e: &UaEvent) {
+    if let UaEvent::Answered { call, .. } = e {
+        ua.hangup(now, *call).unwrap();
     }
 }
 
@@ -407,24 +380,27 @@ fn invite_407_challenge_is_answered_with_cseq_plus_one() {
     let t0 = Instant::now();
     let mut cfg = UaConfig::new("192.0.2.1:5060".parse().unwrap(), "alice");
     cfg.credentials = Some(Credentials::new("alice", PASSWORD));
-    let mut a = Caller {
+    let mut a = Phone {
         ua: UserAgent::new(cfg, Box::new(Seeded(ChaCha8Rng::seed_from_u64(1)))),
+        peer: "192.0.2.2:5060".parse().unwrap(),
         out: VecDeque::new(),
         events: Vec::new(),
+        react: hang_up,
+        guard: None,
     };
     let target: Uri = "sip:bob@192.0.2.2:5060".parse().unwrap();
     a.ua.invite(t0, target, "192.0.2.2:5060".parse().unwrap(), Vec::new());
     a.pump(t0);
-    let b = GuardedCallee {
+    let b = Phone {
         ua: UserAgent::new(
             UaConfig::new("192.0.2.2:5060".parse().unwrap(), "bob"),
             Box::new(Seeded(ChaCha8Rng::seed_from_u64(2))),
         ),
         peer: "192.0.2.1:5060".parse().unwrap(),
         out: VecDeque::new(),
-        challenged: 0,
-        invites: Vec::new(),
         events: Vec::new(),
+        react: answer,
+        guard: Some(ProxyGuard::default()),
     };
     let mut p = Pair::new(a, b, Link::perfect(), t0);
     p.drive_until(
@@ -436,15 +412,16 @@ fn invite_407_challenge_is_answered_with_cseq_plus_one() {
     )
     .unwrap();
     let (a, b) = (p.a(), p.b());
-    assert_eq!(b.challenged, 1);
-    assert_eq!(b.invites.len(), 2);
+    let guard = b.guard.as_ref().unwrap();
+    assert_eq!(guard.challenged, 1);
+    assert_eq!(guard.invites.len(), 2);
     assert_eq!(
-        b.invites[1].headers.cseq().unwrap().seq,
-        b.invites[0].headers.cseq().unwrap().seq + 1
+        guard.invites[1].headers.cseq().unwrap().seq,
+        guard.invites[0].headers.cseq().unwrap().seq + 1
     );
     assert_eq!(
-        b.invites[1].headers.call_id().unwrap(),
-        b.invites[0].headers.call_id().unwrap()
+        guard.invites[1].headers.call_id().unwrap(),
+        guard.invites[0].headers.call_id().unwrap()
     );
     assert!(
         a.events

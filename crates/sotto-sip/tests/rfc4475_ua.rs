@@ -16,18 +16,13 @@
 
 use std::time::Instant;
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use sotto_proto::crypto::Random;
 use sotto_sip::ua::{UaConfig, UaEvent, UaOutput};
 use sotto_sip::{Message, UserAgent};
 
-struct Seeded(ChaCha8Rng);
-impl Random for Seeded {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::Seeded;
 
 /// Feeds one file; returns the statuses sent back and the events.
 fn feed(name: &str) -> (Vec<u16>, Vec<UaEvent>) {

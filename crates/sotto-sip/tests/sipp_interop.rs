@@ -29,17 +29,12 @@ use std::time::{Duration, Instant};
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sotto_proto::crypto::Random;
 use sotto_sip::UserAgent;
 use sotto_sip::sdp::{self, LocalAudio, SessionDescription};
 use sotto_sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UaOutput};
 
-struct Seeded(ChaCha8Rng);
-impl Random for Seeded {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::{Seeded, count};
 
 fn sipp_path() -> String {
     let out = Command::new("sh")
@@ -166,8 +161,52 @@ fn answer_sipp(local_media: SocketAddr) -> impl FnMut(&mut UserAgent, Instant, &
     }
 }
 
-fn count(events: &[UaEvent], f: impl Fn(&UaEvent) -> bool) -> usize {
-    events.iter().filter(|e| f(e)).count()
+/// How many calls in `events` the peer hung up.
+fn remote_hangups(events: &[UaEvent]) -> usize {
+    count(events, |e| {
+        matches!(
+            e,
+            UaEvent::Ended {
+                reason: EndReason::RemoteHangup,
+                ..
+            }
+        )
+    })
+}
+
+/// Starts SIPp's built-in UAC (`-sn uac`) on `ip` making `calls` calls to `target`, with
+/// `extra` arguments (rate, duration, transport).
+fn spawn_sipp_uac(
+    target: SocketAddr,
+    ip: &str,
+    sipp_port: u16,
+    calls: usize,
+    extra: &[&str],
+) -> Child {
+    let target = target.to_string();
+    let port = sipp_port.to_string();
+    let calls = calls.to_string();
+    let mut args = vec!["-sn", "uac"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[&target, "-i", ip, "-p", &port, "-m", &calls]);
+    spawn_sipp(&args)
+}
+
+/// Serves SIPp's calls on `sock`, answering each with media at `media`, until the peer hung
+/// up `calls` of them (or 30 s).
+fn serve_sipp_calls(
+    sock: &UdpSocket,
+    ua: &mut UserAgent,
+    media: &str,
+    calls: usize,
+) -> Vec<UaEvent> {
+    serve(
+        sock,
+        ua,
+        Duration::from_secs(30),
+        answer_sipp(media.parse().unwrap()),
+        |ev| remote_hangups(ev) >= calls,
+    )
 }
 
 #[test]
@@ -177,39 +216,14 @@ fn sipp_uac_calls_our_uas() {
     let addr = sock.local_addr().unwrap();
     let mut ua = ua_at(&sock, "bob", 1);
     let calls = 5;
-    let sipp_port = free_port().to_string();
-    let child = spawn_sipp(&[
-        "-sn",
-        "uac",
-        &addr.to_string(),
-        "-i",
+    let child = spawn_sipp_uac(
+        addr,
         "127.0.0.1",
-        "-p",
-        &sipp_port,
-        "-m",
-        &calls.to_string(),
-        "-r",
-        "10",
-        "-d",
-        "200",
-    ]);
-    let events = serve(
-        &sock,
-        &mut ua,
-        Duration::from_secs(30),
-        answer_sipp("127.0.0.1:40000".parse().unwrap()),
-        |ev| {
-            count(ev, |e| {
-                matches!(
-                    e,
-                    UaEvent::Ended {
-                        reason: EndReason::RemoteHangup,
-                        ..
-                    }
-                )
-            }) >= calls
-        },
+        free_port(),
+        calls,
+        &["-r", "10", "-d", "200"],
     );
+    let events = serve_sipp_calls(&sock, &mut ua, "127.0.0.1:40000", calls);
     wait(child, "sipp -sn uac");
     assert_eq!(
         count(&events, |e| matches!(e, UaEvent::IncomingCall { .. })),
@@ -220,16 +234,7 @@ fn sipp_uac_calls_our_uas() {
         calls,
         "ACK for every 200"
     );
-    assert_eq!(
-        count(&events, |e| matches!(
-            e,
-            UaEvent::Ended {
-                reason: EndReason::RemoteHangup,
-                ..
-            }
-        )),
-        calls
-    );
+    assert_eq!(remote_hangups(&events), calls);
     assert_eq!(
         count(&events, |e| matches!(e, UaEvent::Dropped { .. })),
         0,
@@ -348,21 +353,8 @@ fn malformed_flood_during_a_sipp_call() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = sock.local_addr().unwrap();
     let mut ua = ua_at(&sock, "bob", 3);
-    let call_port = free_port().to_string();
     // One call lasting 4 s.
-    let call = spawn_sipp(&[
-        "-sn",
-        "uac",
-        &addr.to_string(),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &call_port,
-        "-m",
-        "1",
-        "-d",
-        "4000",
-    ]);
+    let call = spawn_sipp_uac(addr, "127.0.0.1", free_port(), 1, &["-d", "4000"]);
     // Malformed requests that must each be answered 400/505.
     let scenario = format!("{}/tests/sipp/malformed.xml", env!("CARGO_MANIFEST_DIR"));
     let bad_port = free_port().to_string();
@@ -392,23 +384,7 @@ fn malformed_flood_during_a_sipp_call() {
             }
         }
     });
-    let events = serve(
-        &sock,
-        &mut ua,
-        Duration::from_secs(30),
-        answer_sipp("127.0.0.1:40004".parse().unwrap()),
-        |ev| {
-            ev.iter().any(|e| {
-                matches!(
-                    e,
-                    UaEvent::Ended {
-                        reason: EndReason::RemoteHangup,
-                        ..
-                    }
-                )
-            })
-        },
-    );
+    let events = serve_sipp_calls(&sock, &mut ua, "127.0.0.1:40004", 1);
     flooder.join().unwrap();
     wait(call, "sipp -sn uac during the flood");
     // Keep serving until the malformed-request scenario has had all its answers (SIPp
@@ -461,25 +437,14 @@ fn sipp_uac_over_tcp_framed_by_content_length() {
     cfg.transport = sotto_sip::transaction::Transport::Tcp;
     let mut ua = UserAgent::new(cfg, Box::new(Seeded(ChaCha8Rng::seed_from_u64(4))));
     let calls = 3;
-    let sipp_port = free_port().to_string();
     // -t t1: one TCP connection for all calls.
-    let child = spawn_sipp(&[
-        "-sn",
-        "uac",
-        "-t",
-        "t1",
-        &addr.to_string(),
-        "-i",
+    let child = spawn_sipp_uac(
+        addr,
         "127.0.0.1",
-        "-p",
-        &sipp_port,
-        "-m",
-        &calls.to_string(),
-        "-r",
-        "10",
-        "-d",
-        "100",
-    ]);
+        free_port(),
+        calls,
+        &["-t", "t1", "-r", "10", "-d", "100"],
+    );
     let (mut conn, peer) = listener.accept().unwrap();
     conn.set_read_timeout(Some(Duration::from_millis(10)))
         .unwrap();
@@ -488,17 +453,7 @@ fn sipp_uac_over_tcp_framed_by_content_length() {
     let mut events = Vec::new();
     let mut react = answer_sipp("127.0.0.1:40006".parse().unwrap());
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30)
-        && count(&events, |e| {
-            matches!(
-                e,
-                UaEvent::Ended {
-                    reason: EndReason::RemoteHangup,
-                    ..
-                }
-            )
-        }) < calls
-    {
+    while start.elapsed() < Duration::from_secs(30) && remote_hangups(&events) < calls {
         match conn.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
@@ -529,16 +484,7 @@ fn sipp_uac_over_tcp_framed_by_content_length() {
         count(&events, |e| matches!(e, UaEvent::Confirmed { .. })),
         calls
     );
-    assert_eq!(
-        count(&events, |e| matches!(
-            e,
-            UaEvent::Ended {
-                reason: EndReason::RemoteHangup,
-                ..
-            }
-        )),
-        calls
-    );
+    assert_eq!(remote_hangups(&events), calls);
 }
 
 #[test]
@@ -554,38 +500,9 @@ fn sipp_uac_calls_our_uas_over_ipv6_loopback() {
         .unwrap()
         .local_addr()
         .unwrap()
-        .port()
-        .to_string();
-    let child = spawn_sipp(&[
-        "-sn",
-        "uac",
-        &addr.to_string(),
-        "-i",
-        "::1",
-        "-p",
-        &sipp_port,
-        "-m",
-        &calls.to_string(),
-        "-d",
-        "100",
-    ]);
-    let events = serve(
-        &sock,
-        &mut ua,
-        Duration::from_secs(30),
-        answer_sipp("[::1]:40008".parse().unwrap()),
-        |ev| {
-            count(ev, |e| {
-                matches!(
-                    e,
-                    UaEvent::Ended {
-                        reason: EndReason::RemoteHangup,
-                        ..
-                    }
-                )
-            }) >= calls
-        },
-    );
+        .port();
+    let child = spawn_sipp_uac(addr, "::1", sipp_port, calls, &["-d", "100"]);
+    let events = serve_sipp_calls(&sock, &mut ua, "[::1]:40008", calls);
     wait(child, "sipp -sn uac over IPv6");
     assert_eq!(
         count(&events, |e| matches!(e, UaEvent::Confirmed { .. })),

@@ -28,6 +28,17 @@ fn request(method: &str) -> Request {
     Request::parse(text.as_bytes()).unwrap()
 }
 
+/// Asserts that a transaction's (client or server) next timer is at `$at` and that it
+/// terminates the transaction when it fires.
+macro_rules! assert_ends_at {
+    ($tx:expr, $at:expr) => {{
+        let at = $at;
+        assert_eq!($tx.poll_timeout(), Some(at));
+        $tx.handle_timeout(at);
+        assert!($tx.is_terminated());
+    }};
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -128,12 +139,7 @@ fn invite_client_non2xx_acked_by_transaction_and_timer_d() {
     let (t, r, ..) = drain_client(&mut tx);
     assert_eq!((t.len(), r.len()), (1, 0));
     // Timer D: 32 s.
-    assert_eq!(
-        tx.poll_timeout(),
-        Some(t0 + ms(50) + Duration::from_secs(32))
-    );
-    tx.handle_timeout(t0 + ms(50) + Duration::from_secs(32));
-    assert!(tx.is_terminated());
+    assert_ends_at!(tx, t0 + ms(50) + Duration::from_secs(32));
 }
 
 #[test]
@@ -231,12 +237,7 @@ fn invite_server_timer_g_h_and_ack_absorption() {
     ack.headers.set("CSeq", "1 ACK");
     tx.handle_request(t0 + ms(10), &ack);
     assert!(tx.poll_output().is_none(), "ACK absorbed");
-    assert_eq!(
-        tx.poll_timeout(),
-        Some(t0 + ms(10) + Duration::from_secs(5))
-    );
-    tx.handle_timeout(t0 + ms(10) + Duration::from_secs(5));
-    assert!(tx.is_terminated());
+    assert_ends_at!(tx, t0 + ms(10) + Duration::from_secs(5));
 }
 
 #[test]

@@ -20,20 +20,15 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sotto_netem::{Endpoint, Link, NetemConfig, Pair};
-use sotto_proto::crypto::Random;
 use sotto_sip::sdp::{self, Direction, LocalAudio, SessionDescription};
 use sotto_sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UaOutput};
 use sotto_sip::{Uri, UserAgent};
 
-struct Seeded(ChaCha8Rng);
-impl Random for Seeded {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::{Seeded, count};
 
 const ALICE: &str = "192.0.2.1:5060";
 const BOB: &str = "192.0.2.2:5062";
@@ -320,10 +315,6 @@ fn both_ended(p: &mut Pair<Phone, Phone>) -> Duration {
     assert_eq!(p.a().ua.transaction_count(), 0);
     assert_eq!(p.b().ua.transaction_count(), 0);
     d
-}
-
-fn count(events: &[UaEvent], f: impl Fn(&UaEvent) -> bool) -> usize {
-    events.iter().filter(|e| f(e)).count()
 }
 
 #[test]

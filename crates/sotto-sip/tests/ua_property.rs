@@ -20,18 +20,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use sotto_proto::crypto::Random;
 use sotto_sip::ua::{UaConfig, UaEvent, UaOutput};
 use sotto_sip::{Message, UserAgent};
 
-struct Seeded(ChaCha8Rng);
-impl Random for Seeded {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::Seeded;
 
 const A: &str = "192.0.2.1:5060";
 const B: &str = "192.0.2.2:5060";
