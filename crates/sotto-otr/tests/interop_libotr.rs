@@ -17,29 +17,20 @@
 //!
 //! Run with `cargo test -p sotto-otr --test interop_libotr -- --ignored`.
 
-use rand::{RngCore, SeedableRng};
-use sotto_otr::{Config, Event, InstanceTag, LongTermKey, OtrState, Output, Session, SmpOutcome};
-use sotto_proto::crypto::Random;
+use sotto_otr::{Config, Event, LongTermKey, OtrState, SmpOutcome};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-struct Rng(rand_chacha::ChaCha20Rng);
-impl Random for Rng {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::{ForeignPeer, Sotto, exchange, max_sender_keyid, pump, rng};
 
 fn key() -> Arc<LongTermKey> {
     static K: OnceLock<Arc<LongTermKey>> = OnceLock::new();
-    K.get_or_init(|| {
-        let mut r = Rng(rand_chacha::ChaCha20Rng::seed_from_u64(77));
-        Arc::new(LongTermKey::generate(&mut r))
-    })
-    .clone()
+    K.get_or_init(|| Arc::new(LongTermKey::generate(&mut rng(77))))
+        .clone()
 }
 
 /// Compile the harness once.
@@ -86,10 +77,6 @@ struct Lib {
 }
 
 impl Lib {
-    fn spawn(fragment_size: Option<usize>) -> Self {
-        Self::spawn_with(fragment_size, "")
-    }
-
     fn spawn_with(fragment_size: Option<usize>, flags: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(harness())
@@ -174,93 +161,39 @@ impl Drop for Lib {
     }
 }
 
-struct Sotto {
-    s: Session,
-    events: Vec<Event>,
-    net: Vec<String>,
-    wire: Vec<String>,
-    rng: Rng,
-}
+impl ForeignPeer for Lib {
+    const NAME: &'static str = "libotr";
+    const PAD: &'static str = " ";
+    const LONG_REPEAT: usize = 25;
 
-impl Sotto {
-    fn new(cfg: Config, seed: u64) -> Self {
-        let mut rng = Rng(rand_chacha::ChaCha20Rng::seed_from_u64(seed));
-        let s = Session::new(cfg, key(), InstanceTag::random(&mut rng));
-        Self {
-            s,
-            events: Vec::new(),
-            net: Vec::new(),
-            wire: Vec::new(),
-            rng,
-        }
+    fn spawn(fragment_size: Option<usize>) -> Self {
+        Self::spawn_with(fragment_size, "")
     }
-    fn drain(&mut self) {
-        while let Some(o) = self.s.poll_output() {
-            match o {
-                Output::SendToNetwork(t) => self.net.push(t),
-                Output::Event(e) => self.events.push(e),
-            }
-        }
+    fn query(&mut self) {
+        self.cmd("query");
+    }
+    fn deliver(&mut self, msg: &str) {
+        self.cmd(&format!("net {}", hex_of(msg)));
+    }
+    fn send(&mut self, text: &str) {
+        self.cmd(&format!("send {}", hex_of(text)));
+    }
+    fn take_net(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.net)
+    }
+    fn record_wire(&mut self, msg: String) {
+        self.wire.push(msg);
     }
     fn take_messages(&mut self) -> Vec<(String, bool)> {
-        let mut out = Vec::new();
-        self.events.retain(|e| match e {
-            Event::DisplayMessage { text, encrypted } => {
-                out.push((text.clone(), *encrypted));
-                false
-            }
-            _ => true,
-        });
-        out
+        Lib::take_messages(self)
     }
-    fn smp(&self) -> Option<SmpOutcome> {
-        self.events.iter().rev().find_map(|e| match e {
-            Event::SmpResult(o) => Some(*o),
-            _ => None,
-        })
-    }
-}
-
-fn pump(me: &mut Sotto, lib: &mut Lib) {
-    let now = Instant::now();
-    loop {
-        me.drain();
-        if me.net.is_empty() && lib.net.is_empty() {
-            return;
-        }
-        for m in std::mem::take(&mut me.net) {
-            me.wire.push(m.clone());
-            lib.cmd(&format!("net {}", hex_of(&m)));
-        }
-        for m in std::mem::take(&mut lib.net) {
-            lib.wire.push(m.clone());
-            if let Err(e) = me.s.handle_incoming(now, &m, &mut me.rng) {
-                panic!("sotto rejected libotr's message {m:?}: {e}");
-            }
-            me.drain();
-        }
+    fn log(&self) -> String {
+        format!("{:?}", self.lines)
     }
 }
 
 fn connect(sotto_starts: bool, fragment: Option<usize>, seed: u64) -> (Sotto, Lib) {
-    let cfg = Config {
-        max_fragment_size: fragment,
-        ..Config::default()
-    };
-    let mut me = Sotto::new(cfg, seed);
-    let mut lib = Lib::spawn(fragment);
-    if sotto_starts {
-        me.s.start();
-    } else {
-        lib.cmd("query");
-    }
-    pump(&mut me, &mut lib);
-    assert_eq!(
-        me.s.state(),
-        OtrState::Unverified,
-        "sotto events: {:?}",
-        me.events
-    );
+    let (me, lib) = support::connect::<Lib>(sotto_starts, fragment, key(), seed);
     assert_eq!(me.s.version(), Some(3));
     let secure = lib.last("secure ").expect("libotr did not go secure");
     let (version, their_fp) = secure.split_once(' ').unwrap();
@@ -274,56 +207,17 @@ fn connect(sotto_starts: bool, fragment: Option<usize>, seed: u64) -> (Sotto, Li
     (me, lib)
 }
 
-/// Largest sender key id among whole v3 data messages.
-fn max_sender_keyid(wire: &[String]) -> u32 {
-    use base64::Engine as _;
-    wire.iter()
-        .filter_map(|m| {
-            m.strip_prefix("?OTR:")?
-                .strip_suffix('.')
-                .map(str::to_owned)
-        })
-        .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .filter(|b| b.len() > 16 && b[..3] == [0, 3, 3])
-        .map(|b| u32::from_be_bytes(b[12..16].try_into().unwrap()))
-        .max()
-        .unwrap_or(0)
-}
-
-fn exchange(me: &mut Sotto, lib: &mut Lib, rounds: usize, long: bool) {
-    let now = Instant::now();
-    for i in 0..rounds {
-        let base = format!("sotto → libotr #{i}: grüße, 日本語, ✓ ");
-        let msg = if long { base.repeat(25) } else { base };
-        me.s.send(now, &msg, &mut me.rng).unwrap();
-        pump(me, lib);
-        assert_eq!(
-            lib.take_messages(),
-            vec![(msg, true)],
-            "libotr said {:?}",
-            lib.lines
-        );
-        if i % 4 != 3 {
-            let base = format!("libotr → sotto #{i}: ça va? ünïcødé ");
-            let msg = if long { base.repeat(25) } else { base };
-            lib.cmd(&format!("send {}", hex_of(&msg)));
-            pump(me, lib);
-            assert_eq!(me.take_messages(), vec![(msg, true)]);
-        }
-    }
-}
-
 #[test]
 #[ignore = "needs libotr5-dev and cc"]
 fn libotr_sotto_starts_v3_messages_and_rotation() {
     let (mut me, mut lib) = connect(true, None, 1);
     exchange(&mut me, &mut lib, 40, false);
     assert!(
-        max_sender_keyid(&me.wire) >= 25,
+        max_sender_keyid(&me.wire, 3) >= 25,
         "sotto key ids did not advance"
     );
     assert!(
-        max_sender_keyid(&lib.wire) >= 25,
+        max_sender_keyid(&lib.wire, 3) >= 25,
         "libotr key ids did not advance"
     );
     // sotto ends the conversation: libotr goes to "finished" (msgstate 2).
@@ -460,7 +354,7 @@ fn libotr_v2_only_with_fragments() {
         max_fragment_size: Some(150),
         ..Config::default()
     };
-    let mut me = Sotto::new(cfg, 6);
+    let mut me = Sotto::new(cfg, key(), 6);
     let mut lib = Lib::spawn_with(Some(150), "v2only");
     me.s.start();
     pump(&mut me, &mut lib);
@@ -478,7 +372,7 @@ fn libotr_v2_only_with_fragments() {
 fn libotr_whitespace_tags_start_ake_both_ways() {
     let now = Instant::now();
     // libotr tags its first plaintext message; sotto starts the AKE.
-    let mut me = Sotto::new(Config::default(), 7);
+    let mut me = Sotto::new(Config::default(), key(), 7);
     let mut lib = Lib::spawn_with(None, "tag");
     lib.cmd(&format!("send {}", hex_of("hello in the clear")));
     pump(&mut me, &mut lib);
@@ -493,7 +387,7 @@ fn libotr_whitespace_tags_start_ake_both_ways() {
         send_whitespace_tag: true,
         ..Config::default()
     };
-    let mut me = Sotto::new(cfg, 8);
+    let mut me = Sotto::new(cfg, key(), 8);
     let mut lib = Lib::spawn(None);
     me.s.send(now, "hi, tagged", &mut me.rng).unwrap();
     pump(&mut me, &mut lib);

@@ -19,29 +19,19 @@
 //! `pycrypto` dependency no longer builds) and `pycryptodome`. Run with
 //! `cargo test -p sotto-otr --test interop_potr -- --ignored`.
 
-use rand::{RngCore, SeedableRng};
 use serde_json::{Value, json};
-use sotto_otr::{Config, Event, InstanceTag, LongTermKey, OtrState, Output, Session, SmpOutcome};
-use sotto_proto::crypto::Random;
+use sotto_otr::{Event, LongTermKey, OtrState, SmpOutcome};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
-struct Rng(rand_chacha::ChaCha20Rng);
-impl Random for Rng {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::{ForeignPeer, Sotto, exchange, max_sender_keyid, pump, rng};
 
 fn key() -> Arc<LongTermKey> {
     static K: OnceLock<Arc<LongTermKey>> = OnceLock::new();
-    K.get_or_init(|| {
-        let mut r = Rng(rand_chacha::ChaCha20Rng::seed_from_u64(99));
-        Arc::new(LongTermKey::generate(&mut r))
-    })
-    .clone()
+    K.get_or_init(|| Arc::new(LongTermKey::generate(&mut rng(99))))
+        .clone()
 }
 
 struct Py {
@@ -164,94 +154,39 @@ impl Drop for Py {
     }
 }
 
-struct Sotto {
-    s: Session,
-    events: Vec<Event>,
-    net: Vec<String>,
-    wire: Vec<String>,
-    rng: Rng,
-}
+impl ForeignPeer for Py {
+    const NAME: &'static str = "potr";
+    const PAD: &'static str = "";
+    const LONG_REPEAT: usize = 20;
 
-impl Sotto {
-    fn new(cfg: Config, seed: u64) -> Self {
-        let mut rng = Rng(rand_chacha::ChaCha20Rng::seed_from_u64(seed));
-        let s = Session::new(cfg, key(), InstanceTag::random(&mut rng));
-        Self {
-            s,
-            events: Vec::new(),
-            net: Vec::new(),
-            wire: Vec::new(),
-            rng,
-        }
+    fn spawn(fragment_size: Option<usize>) -> Self {
+        Py::spawn(fragment_size)
     }
-    fn drain(&mut self) {
-        while let Some(o) = self.s.poll_output() {
-            match o {
-                Output::SendToNetwork(t) => self.net.push(t),
-                Output::Event(e) => self.events.push(e),
-            }
-        }
+    fn query(&mut self) {
+        self.cmd(json!({"cmd": "query"}));
+    }
+    fn deliver(&mut self, msg: &str) {
+        self.cmd(json!({"cmd": "net", "text": msg}));
+    }
+    fn send(&mut self, text: &str) {
+        self.cmd(json!({"cmd": "send", "text": text}));
+    }
+    fn take_net(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.net)
+    }
+    fn record_wire(&mut self, msg: String) {
+        self.wire.push(msg);
     }
     fn take_messages(&mut self) -> Vec<(String, bool)> {
-        let mut out = Vec::new();
-        self.events.retain(|e| match e {
-            Event::DisplayMessage { text, encrypted } => {
-                out.push((text.clone(), *encrypted));
-                false
-            }
-            _ => true,
-        });
-        out
+        Py::take_messages(self)
     }
-    fn smp(&self) -> Option<SmpOutcome> {
-        self.events.iter().rev().find_map(|e| match e {
-            Event::SmpResult(o) => Some(*o),
-            _ => None,
-        })
-    }
-}
-
-fn pump(me: &mut Sotto, py: &mut Py) {
-    let now = Instant::now();
-    loop {
-        me.drain();
-        if me.net.is_empty() && py.net.is_empty() {
-            return;
-        }
-        for m in std::mem::take(&mut me.net) {
-            me.wire.push(m.clone());
-            py.cmd(json!({"cmd": "net", "text": m}));
-        }
-        for m in std::mem::take(&mut py.net) {
-            py.wire.push(m.clone());
-            let r = me.s.handle_incoming(now, &m, &mut me.rng);
-            if let Err(e) = r {
-                panic!("sotto rejected potr's message {m:?}: {e}");
-            }
-            me.drain();
-        }
+    fn log(&self) -> String {
+        format!("{:?}", self.events)
     }
 }
 
 fn connect(sotto_starts: bool, fragment: Option<usize>, seed: u64) -> (Sotto, Py) {
-    let cfg = Config {
-        max_fragment_size: fragment,
-        ..Config::default()
-    };
-    let mut me = Sotto::new(cfg, seed);
-    let mut py = Py::spawn(fragment);
-    if sotto_starts {
-        me.s.start();
-    } else {
-        py.cmd(json!({"cmd": "query"}));
-    }
-    pump(&mut me, &mut py);
-    assert_eq!(
-        me.s.state(),
-        OtrState::Unverified,
-        "sotto events: {:?}",
-        me.events
-    );
+    let (me, py) = support::connect::<Py>(sotto_starts, fragment, key(), seed);
     assert_eq!(me.s.version(), Some(2));
     assert_eq!(
         py.state().as_deref(),
@@ -265,45 +200,6 @@ fn connect(sotto_starts: bool, fragment: Option<usize>, seed: u64) -> (Sotto, Py
     (me, py)
 }
 
-/// The largest sender key id among the whole (unfragmented) v2 data messages in `wire`.
-fn max_sender_keyid(wire: &[String]) -> u32 {
-    use base64::Engine as _;
-    wire.iter()
-        .filter_map(|m| {
-            m.strip_prefix("?OTR:")?
-                .strip_suffix('.')
-                .map(str::to_owned)
-        })
-        .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .filter(|b| b.len() > 8 && b[..3] == [0, 2, 3])
-        .map(|b| u32::from_be_bytes(b[4..8].try_into().unwrap()))
-        .max()
-        .unwrap_or(0)
-}
-
-fn exchange(me: &mut Sotto, py: &mut Py, rounds: usize, long: bool) {
-    let now = Instant::now();
-    for i in 0..rounds {
-        let base = format!("sotto → potr #{i}: grüße, 日本語, ✓");
-        let msg = if long { base.repeat(20) } else { base };
-        me.s.send(now, &msg, &mut me.rng).unwrap();
-        pump(me, py);
-        assert_eq!(
-            py.take_messages(),
-            vec![(msg, true)],
-            "potr events: {:?}",
-            py.events
-        );
-        if i % 4 != 3 {
-            let base = format!("potr → sotto #{i}: ça va? ünïcødé");
-            let msg = if long { base.repeat(20) } else { base };
-            py.cmd(json!({"cmd": "send", "text": msg}));
-            pump(me, py);
-            assert_eq!(me.take_messages(), vec![(msg, true)]);
-        }
-    }
-}
-
 #[test]
 #[ignore = "needs python3 with python-potr + pycryptodome"]
 fn potr_sotto_starts_ake_messages_and_rotation() {
@@ -311,11 +207,11 @@ fn potr_sotto_starts_ake_messages_and_rotation() {
     exchange(&mut me, &mut py, 40, false);
     // Keys rotated with (almost) every round trip, on both sides.
     assert!(
-        max_sender_keyid(&me.wire) >= 25,
+        max_sender_keyid(&me.wire, 2) >= 25,
         "sotto key ids did not advance"
     );
     assert!(
-        max_sender_keyid(&py.wire) >= 25,
+        max_sender_keyid(&py.wire, 2) >= 25,
         "potr key ids did not advance"
     );
 }

@@ -16,19 +16,14 @@
 //! reassemble to exactly what was split.
 
 use proptest::prelude::*;
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use sotto_otr::text::{self, Classified, Reassembly};
 use sotto_otr::{Config, Event, InstanceTag, LongTermKey, Output, Session, wire};
-use sotto_proto::crypto::Random;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-struct Rng(rand_chacha::ChaCha20Rng);
-impl Random for Rng {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::Rng;
 
 fn keys() -> &'static [Arc<LongTermKey>; 2] {
     static K: OnceLock<[Arc<LongTermKey>; 2]> = OnceLock::new();

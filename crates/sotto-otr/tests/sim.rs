@@ -14,24 +14,14 @@
 )]
 //! Two sotto OTR engines talking in-process.
 
-use rand::{RngCore, SeedableRng};
 use sotto_otr::{
-    Config, Event, InstanceTag, KnownPeer, LongTermKey, OtrError, OtrState, Output, Session,
-    SmpOutcome,
+    Config, Event, InstanceTag, KnownPeer, LongTermKey, OtrError, OtrState, Session, SmpOutcome,
 };
-use sotto_proto::crypto::Random;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-struct Rng(rand_chacha::ChaCha20Rng);
-impl Random for Rng {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
-fn rng(seed: u64) -> Rng {
-    Rng(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
-}
+mod support;
+use support::{Rng, rng};
 
 fn keys() -> &'static [Arc<LongTermKey>; 3] {
     static K: OnceLock<[Arc<LongTermKey>; 3]> = OnceLock::new();
@@ -60,23 +50,10 @@ impl Peer {
         }
     }
     fn drain(&mut self) {
-        while let Some(o) = self.s.poll_output() {
-            match o {
-                Output::SendToNetwork(t) => self.net.push(t),
-                Output::Event(e) => self.events.push(e),
-            }
-        }
+        support::drain(&mut self.s, &mut self.net, &mut self.events);
     }
     fn texts(&mut self) -> Vec<(String, bool)> {
-        let mut out = Vec::new();
-        self.events.retain(|e| match e {
-            Event::DisplayMessage { text, encrypted } => {
-                out.push((text.clone(), *encrypted));
-                false
-            }
-            _ => true,
-        });
-        out
+        support::take_messages(&mut self.events)
     }
 }
 

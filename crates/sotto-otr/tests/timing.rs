@@ -15,18 +15,13 @@
 //! Timing report (ignored by default): key generation, AKE, data messages, SMP.
 //! `cargo test -p sotto-otr --test timing -- --ignored --nocapture`
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use sotto_otr::{Config, Event, InstanceTag, LongTermKey, OtrState, Output, Session, SmpOutcome};
-use sotto_proto::crypto::Random;
 use std::sync::Arc;
 use std::time::Instant;
 
-struct Rng(rand_chacha::ChaCha20Rng);
-impl Random for Rng {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::Rng;
 
 fn pump(a: &mut Session, b: &mut Session, r: &mut Rng) -> Vec<Event> {
     let now = Instant::now();
