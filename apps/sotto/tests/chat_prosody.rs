@@ -21,7 +21,8 @@
 //! 2. sotto restarts and starts OTR (AKE sotto -> peer): the peer's key is known and still
 //!    verified (`private` at once); SMP with a question from sotto; the peer ends the session
 //!    (`finished` at sotto, which then refuses to send);
-//! 3. the peer comes back with a new key: a `fingerprint_changed` warning and `unverified`.
+//! 3. the peer comes back with a new key: a `fingerprint_changed` warning and `unverified`
+//!    (this run logs in with `--direct-tls`).
 //!
 //! In between, the peer's XMPP client offers a file: sotto refuses it and says so.
 //! Afterwards neither sotto's data directory nor Prosody's holds any message text or secret.
@@ -118,13 +119,16 @@ impl Sotto {
         let pwfile = data.with_extension("pw");
         std::fs::write(&pwfile, format!("{}\n", srv.password(account))).unwrap();
         std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sotto"))
-            .arg("--data-dir")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto"));
+        cmd.arg("--data-dir")
             .arg(data)
             .args(["chat", "--headless", "--account", account])
             .arg("--password-file")
-            .arg(&pwfile)
-            .args(["--server", &format!("127.0.0.1:{}", srv.port)])
+            .arg(&pwfile);
+        if !extra.contains(&"--server") {
+            cmd.args(["--server", &format!("127.0.0.1:{}", srv.port)]);
+        }
+        let mut child = cmd
             .arg("--ca")
             .arg(&srv.ca)
             .args(["--otr-fragment-size", "300"])
@@ -344,6 +348,7 @@ impl Drop for Sotto {
 /// The private Prosody, seen through what these tests need.
 struct Server {
     port: u16,
+    direct_tls_port: u16,
     ca: PathBuf,
     /// Prosody's whole private directory: data, logs, config.
     dir: PathBuf,
@@ -408,6 +413,7 @@ fn chat_with_libotr_over_prosody() {
     sotto.cmd("/fingerprint");
     let fpv = sotto.wait("fingerprint", |v| v["event"] == "fingerprint");
     let our_fp = fpv["ours"].as_str().unwrap().to_owned();
+    assert_eq!(sotto.seen[0]["fingerprint"], our_fp.as_str());
     assert!(fpv["theirs"].is_null());
     peer.cmd("query");
     let st = sotto.wait_state("unverified");
@@ -573,7 +579,15 @@ fn chat_with_libotr_over_prosody() {
     let mut peer = Peer::spawn(&srv, &tmp.path().join("libotr-new-key"), &them, &me);
     assert_ne!(peer.fingerprint, peer_fp);
     let new_fp = peer.fingerprint.clone();
-    let mut sotto = Sotto::spawn(&srv, &data, &me, &them);
+    // (This run logs in with direct TLS on Prosody's XEP-0368 port instead of STARTTLS.)
+    let direct = format!("127.0.0.1:{}", srv.direct_tls_port);
+    let mut sotto = Sotto::spawn_with(
+        &srv,
+        &data,
+        &me,
+        &them,
+        &["--direct-tls", "--server", &direct],
+    );
     peer.cmd("query");
     let changed = sotto.wait("fingerprint_changed", |v| {
         v["event"] == "fingerprint_changed"
@@ -623,6 +637,7 @@ fn start_server() -> Server {
     }
     Server {
         port: p.c2s_port,
+        direct_tls_port: p.direct_tls_port,
         ca: p.ca_path(),
         dir: p.dir().to_path_buf(),
         accounts,

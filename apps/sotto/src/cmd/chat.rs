@@ -95,6 +95,8 @@ pub(crate) enum Shown {
     Connected {
         /// The full JID the server bound.
         jid: String,
+        /// Our OTR fingerprint.
+        fingerprint: Fingerprint,
     },
     /// The contact came or went.
     Presence {
@@ -365,7 +367,10 @@ async fn run(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
         rng,
         account,
     };
-    let mut first = vec![Shown::Connected { jid: bound }];
+    let mut first = vec![Shown::Connected {
+        jid: bound,
+        fingerprint: key.fingerprint(),
+    }];
     if created {
         first.push(Shown::Chat(UiEvent::Notice(format!(
             "made a new OTR key for this account{}",
@@ -399,7 +404,9 @@ on a secret and use /verify secret or /verify question";
 /// The JSON line for one shown thing.
 pub(crate) fn to_json(s: &Shown) -> Value {
     match s {
-        Shown::Connected { jid } => json!({"event": "connected", "jid": jid}),
+        Shown::Connected { jid, fingerprint } => {
+            json!({"event": "connected", "jid": jid, "fingerprint": fingerprint.to_human()})
+        }
         Shown::Presence { from, available } => {
             json!({"event": "presence", "from": from, "available": available})
         }

@@ -38,9 +38,12 @@ impl View {
     fn push(&mut self, s: &Shown) {
         let dim = Style::default().fg(Color::DarkGray);
         let line = match s {
-            Shown::Connected { jid } => {
+            Shown::Connected { jid, fingerprint } => {
                 self.connection = format!("online as {jid}");
-                Line::styled(format!("— connected as {jid}"), dim)
+                Line::styled(
+                    format!("— connected as {jid}; your OTR fingerprint is {fingerprint}"),
+                    dim,
+                )
             }
             Shown::Presence { from, available } => Line::styled(
                 format!(
