@@ -406,7 +406,9 @@ fn chat_with_libotr_over_prosody() {
     let after_end = "said after the end marker-8e8e";
 
     // ---- Run 1: the peer starts OTR.
+    let t = Instant::now();
     let mut sotto = Sotto::spawn(&srv, &data, &me, &them);
+    let login_new_key = t.elapsed();
     sotto.wait_state("not private");
     let mut peer = Peer::spawn(&srv, &peer_dir, &them, &me);
     let peer_fp = peer.fingerprint.clone();
@@ -433,8 +435,10 @@ fn chat_with_libotr_over_prosody() {
     // Messages both ways, short non-ASCII and long (fragmented).
     sotto.cmd(hello);
     assert_eq!(peer.wait_msg(), (hello.to_owned(), true));
+    let t = Instant::now();
     sotto.cmd(&long_out);
     assert_eq!(peer.wait_msg(), (long_out.clone(), true));
+    let long_msg = t.elapsed();
     peer.cmd(&format!("send {}", hex_of(reply)));
     let m = sotto.wait("message in", |v| {
         v["event"] == "message" && v["direction"] == "in"
@@ -516,9 +520,13 @@ fn chat_with_libotr_over_prosody() {
     );
 
     // ---- Run 2: sotto restarts and starts OTR; the key is known and still verified.
+    let t = Instant::now();
     let mut sotto = Sotto::spawn(&srv, &data, &me, &them);
+    let login_stored_key = t.elapsed();
+    let t = Instant::now();
     sotto.cmd("/otr start");
     let st = sotto.wait_state("private");
+    let ake = t.elapsed();
     assert_eq!(st["fingerprint"], peer_fp.as_str());
     assert!(
         sotto
@@ -538,6 +546,7 @@ fn chat_with_libotr_over_prosody() {
     );
     peer.wait("secure", |l| l.starts_with("secure 3 "));
     // SMP with a question from sotto.
+    let t = Instant::now();
     sotto.cmd(&format!("/verify question \"{question2}\" {answer2}"));
     let ask = peer.wait("smp ask", |l| l.starts_with("smp ask"));
     assert_eq!(ask, format!("smp ask {}", hex_of(question2)));
@@ -548,6 +557,12 @@ fn chat_with_libotr_over_prosody() {
     assert_eq!(
         peer.wait("smp result", |l| l.starts_with("smp ")),
         "smp success"
+    );
+    let smp = t.elapsed();
+    eprintln!(
+        "timing: login with a new OTR key {login_new_key:?} (key generation included), with the \
+         stored key {login_stored_key:?}; AKE sotto->libotr via Prosody {ake:?}; SMP with a \
+         question {smp:?}; 2.1 kB message in fragments sotto->libotr {long_msg:?}"
     );
     // The peer ends the session: sotto shows "finished" and sends nothing more.
     peer.cmd("end");
