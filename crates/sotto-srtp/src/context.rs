@@ -426,7 +426,9 @@ impl SrtpContext {
 
     /// Verifies and decrypts the SRTP packet filling `buf` in place; returns the RTP packet
     /// length (the tag and MKI are stripped). Replay is checked before any cryptography; the
-    /// window and ROC move only after the packet authenticates.
+    /// window and ROC move only after the packet authenticates. After an error `buf` never
+    /// holds plaintext: AES-CM leaves it as received; AES-GCM with the `ring` feature may have
+    /// zeroed the encrypted part (ring wipes its in-place output when the tag does not match).
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize> {
         let len = buf.len();
         let tag_len = self.profile.srtp_tag_len();
@@ -602,7 +604,7 @@ impl SrtpContext {
     }
 
     /// Verifies and (when the E flag is set) decrypts the SRTCP packet filling `buf`; returns
-    /// the RTCP packet length.
+    /// the RTCP packet length. On errors, `buf` as for [`SrtpContext::unprotect_rtp`].
     pub fn unprotect_rtcp(&mut self, buf: &mut [u8]) -> Result<usize> {
         let len = buf.len();
         let tag_len = self.srtcp_tag_len;

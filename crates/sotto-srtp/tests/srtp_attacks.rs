@@ -201,3 +201,37 @@ fn wrong_key_is_an_authentication_failure_without_detail() {
     assert_eq!(e.fault(), Fault::Crypto);
     assert_eq!(e.to_string(), "authentication failed");
 }
+
+#[test]
+fn a_rejected_packet_never_leaves_plaintext_in_the_buffer() {
+    for profile in Profile::ALL {
+        let (mut tx, mut rx) = pair(profile, Config::default());
+        let (plain, wire) = protect_rtp(&mut tx, 7);
+        let mut p = wire.clone();
+        let last = p.len() - 1;
+        p[last] ^= 1; // bad tag
+        assert_eq!(
+            rx.unprotect_rtp(&mut p),
+            Err(Error::AuthenticationFailed),
+            "{profile}"
+        );
+        let header_len = sotto_srtp::RtpHeaderView::parse(&plain).unwrap().header_len;
+        let payload = &plain[header_len..];
+        assert_ne!(
+            &p[header_len..header_len + payload.len()],
+            payload,
+            "{profile}: plaintext left in the buffer after a failed unprotect"
+        );
+        if !profile.is_aead() {
+            assert_eq!(
+                &p[..last],
+                &wire[..last],
+                "{profile}: AES-CM leaves it as received"
+            );
+        }
+        // And the context still takes the genuine packet.
+        let mut p = wire.clone();
+        let n = rx.unprotect_rtp(&mut p).unwrap();
+        assert_eq!(&p[..n], &plain[..], "{profile}");
+    }
+}
