@@ -71,9 +71,10 @@ pub(crate) struct ChatArgs {
     /// socks5://127.0.0.1:9050); `socks5://user:pass@host:port` for stream isolation.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
-    /// XMPP resource to ask for.
-    #[arg(long, default_value = "sotto")]
-    pub resource: String,
+    /// XMPP resource to ask for (default: none, the server picks a random one, so the
+    /// resource does not tell contacts and servers which program you use).
+    #[arg(long)]
+    pub resource: Option<String>,
     /// Print JSON events on stdout and read lines from stdin instead of the terminal view.
     #[arg(long)]
     pub headless: bool,
@@ -334,7 +335,7 @@ async fn run(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
 
     let mut cfg = XmppConfig::new(&account, &password);
     drop(password);
-    cfg.resource = Some(args.resource.clone());
+    cfg.resource = args.resource.clone();
     cfg.server = server;
     cfg.tls = if args.direct_tls {
         TlsMode::DirectTls
