@@ -28,7 +28,6 @@
 )]
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sotto_call::phone::{Account, CallEvent, Phone, PhoneConfig, Zeroizing};
@@ -38,125 +37,9 @@ use sotto_proto::crypto::{OsRandom, Random};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-const KAMAILIO: &str = "/usr/sbin/kamailio";
-
-fn config(port: u16, algorithm: &str) -> String {
-    format!(
-        r#"#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-auto_aliases=no
-listen=udp:127.0.0.1:{port}
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "xlog.so"
-loadmodule "usrloc.so"
-loadmodule "registrar.so"
-loadmodule "auth.so"
-modparam("usrloc", "db_mode", 0)
-modparam("registrar", "min_expires", 1)
-modparam("auth", "algorithm", "{algorithm}")
-
-request_route {{
-    xlog("L_NOTICE", "sotto-test: $rm $ru from $si:$sp auth=$hdr(Authorization)$hdr(Proxy-Authorization)\n");
-    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
-    if (has_totag()) {{ t_relay(); exit; }}
-    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
-    if (is_method("REGISTER")) {{
-        if (!pv_www_authenticate("$td", "pw-of-$au", "0")) {{ www_challenge("$td", "1"); exit; }}
-        consume_credentials();
-        if (!save("location")) {{ sl_reply_error(); }}
-        exit;
-    }}
-    if (!pv_proxy_authenticate("$fd", "pw-of-$au", "0")) {{ proxy_challenge("$fd", "1"); exit; }}
-    consume_credentials();
-    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
-    t_relay();
-}}
-"#
-    )
-}
-
-struct Kamailio {
-    child: Child,
-    addr: SocketAddr,
-    log: std::path::PathBuf,
-    dir: std::path::PathBuf,
-}
-
-impl Kamailio {
-    /// With digest `algorithm` (`MD5` or `SHA-256`, RFC 8760).
-    fn start(algorithm: &str) -> Self {
-        assert!(
-            std::path::Path::new(KAMAILIO).exists(),
-            "{KAMAILIO} not found: apt-get install -y kamailio"
-        );
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir =
-            std::env::temp_dir().join(format!("sotto-kamailio-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("kamailio.cfg");
-        std::fs::write(&cfg, config(port, algorithm)).unwrap();
-        let log = dir.join("kamailio.log");
-        let child = Command::new(KAMAILIO)
-            .arg("-f")
-            .arg(&cfg)
-            .args(["-DD", "-E"])
-            .arg("-w")
-            .arg(&dir)
-            .arg("-Y")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let k = Self {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            log,
-            dir,
-        };
-        let t0 = Instant::now();
-        while !k.log_text().contains("SO_RCVBUF is finally") {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "kamailio did not start:\n{}",
-                k.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        k
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // SIGTERM so kamailio's children exit with it.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("kamailio log:\n{}", self.log_text());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+#[path = "support/kamailio.rs"]
+mod kamailio;
+use kamailio::Kamailio;
 
 struct Running {
     cmd: mpsc::UnboundedSender<PhoneCommand>,
@@ -239,7 +122,7 @@ async fn start_phone(user: &str, password: &str, expires: u32, registrar: Socket
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kamailio (Debian kamailio)"]
 async fn register_refresh_call_via_kamailio_and_unregister() {
-    let k = Kamailio::start("MD5");
+    let k = Kamailio::start("MD5", None);
     let t_bob = Instant::now();
     let mut bob = start_phone("bob", "pw-of-bob", 300, k.addr).await;
     let e = bob
@@ -369,7 +252,7 @@ async fn register_refresh_call_via_kamailio_and_unregister() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kamailio (Debian kamailio)"]
 async fn wrong_password_is_reported() {
-    let k = Kamailio::start("MD5");
+    let k = Kamailio::start("MD5", None);
     let mut eve = start_phone("eve", "not-the-password", 60, k.addr).await;
     let e = eve
         .wait("registration failed", |e| {
@@ -395,7 +278,7 @@ async fn wrong_password_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kamailio (Debian kamailio)"]
 async fn register_with_sha256_digest() {
-    let k = Kamailio::start("SHA-256");
+    let k = Kamailio::start("SHA-256", None);
     let mut dave = start_phone("dave", "pw-of-dave", 60, k.addr).await;
     let e = dave
         .wait("registered", |e| {
