@@ -12,84 +12,11 @@
 )]
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod support;
 
-use support::free_port;
-
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(session: &str, command: &str) -> Self {
-        let st = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                session,
-                "-x",
-                "110",
-                "-y",
-                "32",
-                command,
-            ])
-            .status()
-            .expect("tmux is needed for this test (apt-get install tmux)");
-        assert!(st.success(), "tmux new-session failed");
-        Self {
-            session: session.to_owned(),
-        }
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.session, keys])
-            .status()
-            .unwrap();
-    }
-
-    /// Types `text` as is (no key names).
-    fn literal(&self, text: &str) {
-        Command::new("tmux")
-            .args(["send-keys", "-l", "-t", &self.session, text])
-            .status()
-            .unwrap();
-    }
-
-    fn wait_for(&self, text: &str, timeout: Duration) -> String {
-        let t = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                t.elapsed() < timeout,
-                "the screen never showed {text:?}; it shows:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
-}
+use support::{Tmux, big_sas, free_port, sotto, sotto_in};
 
 #[test]
 #[ignore = "needs tmux"]
@@ -100,10 +27,10 @@ fn the_call_screen_goes_red_orange_green() {
         "{} --ephemeral listen --sip 127.0.0.1:{port} --timeout 20; sleep 5",
         env!("CARGO_BIN_EXE_sotto")
     );
-    let tmux = Tmux::start(&session, &listen);
+    let tmux = Tmux::start(&session, 110, &listen);
     tmux.wait_for("listening on 127.0.0.1", Duration::from_secs(10));
 
-    let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
+    let caller = sotto()
         .args([
             "--ephemeral",
             "call",
@@ -138,12 +65,7 @@ fn the_call_screen_goes_red_orange_green() {
         .and_then(|e| e["sas"].as_str().map(str::to_owned))
         .expect("the caller reported a SAS");
     // The screen shows the SAS in large spaced capitals: "A   B   C   D".
-    let big: String = caller_sas
-        .to_uppercase()
-        .chars()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join("   ");
+    let big = big_sas(&caller_sas);
     assert!(
         orange.contains(&big),
         "the screen's code differs from the caller's {caller_sas}:\n{orange}"
@@ -152,15 +74,6 @@ fn the_call_screen_goes_red_orange_green() {
         "call ended: the other side hung up",
         Duration::from_secs(10),
     );
-}
-
-/// `sotto` with its data in `dir` (a private data and config directory), as a shell command.
-fn sotto_in(dir: &std::path::Path, args: &str) -> String {
-    format!(
-        "env SOTTO_DATA_DIR={d}/data SOTTO_CONFIG_DIR={d}/conf {} {args}",
-        env!("CARGO_BIN_EXE_sotto"),
-        d = dir.display()
-    )
 }
 
 /// The line of `screen` holding `needle`, trimmed of the borders.
@@ -195,6 +108,7 @@ fn the_home_screen_places_a_call_keys_reach_the_other_side_and_contacts_are_mana
 
     let b = Tmux::start(
         &format!("sotto-b-{port}"),
+        110,
         &format!(
             "{}; sleep 5",
             sotto_in(
@@ -206,6 +120,7 @@ fn the_home_screen_places_a_call_keys_reach_the_other_side_and_contacts_are_mana
     b.wait_for("listening on 127.0.0.1", Duration::from_secs(10));
     let a = Tmux::start(
         &format!("sotto-a-{port}"),
+        110,
         &format!("{}; sleep 5", sotto_in(a_dir.path(), "")),
     );
     // The home screen: who we are, no contacts, no history.

@@ -30,7 +30,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sotto_call::demux::{Kind, classify};
-use support::{LinphoneOpts, Linphonec, events, find, free_port, free_rtp_port, write_tone};
+use support::{
+    LinphoneOpts, Linphonec, Listener, events, find, free_port, free_rtp_port, sotto, write_tone,
+};
 
 /// One captured UDP datagram.
 #[derive(Debug, Clone)]
@@ -275,21 +277,12 @@ fn capture_of_a_sotto_to_sotto_call() {
         }
     };
     let cap = Capture::start(tmp.path(), &[a_sip, a_media, b_sip, b_media]);
-    let mut listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
-        .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
-        .args(["--sip", &format!("127.0.0.1:{b_sip}")])
-        .args(["--media", &format!("127.0.0.1:{b_media}")])
-        .arg("--play")
-        .arg(&tone)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(listener.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
-    assert!(first.contains("\"ready\""), "{first}");
-    let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
+    let listener = Listener::start(b_sip, |c| {
+        c.args(["--media", &format!("127.0.0.1:{b_media}")])
+            .arg("--play")
+            .arg(&tone);
+    });
+    let caller = sotto()
         .args([
             "--ephemeral",
             "call",
@@ -304,7 +297,7 @@ fn capture_of_a_sotto_to_sotto_call() {
         .output()
         .unwrap();
     assert!(caller.status.success());
-    assert!(listener.wait().unwrap().success());
+    assert!(listener.finish().0.success());
     let dgrams = cap.stop();
     let ev = events(&caller.stdout);
     find(&ev, "secure");
@@ -355,7 +348,7 @@ fn capture_of_a_sotto_to_linphonec_call() {
         lp.rtp_port + 1,
     ];
     let cap = Capture::start(tmp.path(), &ports);
-    let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
+    let caller = sotto()
         .args([
             "--ephemeral",
             "call",

@@ -19,13 +19,55 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
-use support::{LinphoneOpts, Linphonec, events, find, free_port, read_wav, tone_share, write_tone};
+use support::{
+    LinphoneOpts, Linphonec, Listener, events, find, free_port, read_wav, sotto, tone_share,
+    write_tone,
+};
 
 const SOTTO_TONE: f64 = 700.0;
 const LINPHONE_TONE: f64 = 1000.0;
+
+/// The WAV files of one test in `dir`: each side's tone of `secs` seconds (sotto's at
+/// [`SOTTO_TONE`], linphonec's at [`LINPHONE_TONE`]) and where each records the other.
+struct Wavs {
+    sotto_tone: PathBuf,
+    lp_tone: PathBuf,
+    sotto_rec: PathBuf,
+    lp_rec: PathBuf,
+}
+
+impl Wavs {
+    fn new(dir: &Path, secs: u32) -> Self {
+        let w = Self {
+            sotto_tone: dir.join("sotto.wav"),
+            lp_tone: dir.join("lp.wav"),
+            sotto_rec: dir.join("sotto_heard.wav"),
+            lp_rec: dir.join("lp_heard.wav"),
+        };
+        write_tone(&w.sotto_tone, SOTTO_TONE, 48_000, secs);
+        write_tone(&w.lp_tone, LINPHONE_TONE, 48_000, secs);
+        w
+    }
+
+    /// linphonec in `dir`, playing its tone and recording what it hears.
+    fn linphonec(&self, dir: &Path, opts: LinphoneOpts) -> Linphonec {
+        Linphonec::start(dir, &self.lp_tone, &self.lp_rec, opts)
+    }
+}
+
+/// sotto's "secure" event must show linphonec's SAS.
+fn assert_same_sas(ev: &[serde_json::Value], lp_sas: &str) -> serde_json::Value {
+    let secure = find(ev, "secure");
+    assert_eq!(
+        secure["sas"], lp_sas,
+        "sotto and linphonec show different SAS"
+    );
+    secure.clone()
+}
 
 fn check_sotto_summary(ev: &[serde_json::Value]) {
     let s = find(ev, "summary");
@@ -64,17 +106,9 @@ fn assert_heard(path: &std::path::Path, freq: f64, secs: f64, who: &str) {
 #[ignore = "needs linphonec (Debian linphone-cli)"]
 fn sotto_calls_linphonec() {
     let tmp = tempfile::tempdir().unwrap();
-    let (sotto_tone, lp_tone) = (tmp.path().join("sotto.wav"), tmp.path().join("lp.wav"));
-    let (sotto_rec, lp_rec) = (
-        tmp.path().join("sotto_heard.wav"),
-        tmp.path().join("lp_heard.wav"),
-    );
-    write_tone(&sotto_tone, SOTTO_TONE, 48_000, 8);
-    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 8);
-    let mut lp = Linphonec::start(
+    let w = Wavs::new(tmp.path(), 8);
+    let mut lp = w.linphonec(
         tmp.path(),
-        &lp_tone,
-        &lp_rec,
         LinphoneOpts {
             auto_answer: true,
             rtcp_mux: true,
@@ -82,7 +116,7 @@ fn sotto_calls_linphonec() {
         },
     );
 
-    let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
+    let caller = sotto()
         .args([
             "--ephemeral",
             "call",
@@ -90,9 +124,9 @@ fn sotto_calls_linphonec() {
         ])
         .args(["--duration", "4", "--auto-confirm", "--timeout", "15"])
         .arg("--play")
-        .arg(&sotto_tone)
+        .arg(&w.sotto_tone)
         .arg("--record")
-        .arg(&sotto_rec)
+        .arg(&w.sotto_rec)
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -107,19 +141,14 @@ fn sotto_calls_linphonec() {
     lp.wait_for("ended", Duration::from_secs(5));
     lp.quit();
 
-    let secure = find(&ev, "secure");
-    assert_eq!(
-        secure["sas"],
-        lp_sas.as_str(),
-        "sotto and linphonec show different SAS"
-    );
+    let secure = assert_same_sas(&ev, &lp_sas);
     assert_eq!(secure["sas_type"], "B32");
     find(&ev, "ringing");
     find(&ev, "verified");
     assert_eq!(find(&ev, "ended")["reason"], "you hung up");
     check_sotto_summary(&ev);
-    assert_heard(&sotto_rec, LINPHONE_TONE, 2.0, "sotto");
-    assert_heard(&lp_rec, SOTTO_TONE, 2.0, "linphonec");
+    assert_heard(&w.sotto_rec, LINPHONE_TONE, 2.0, "sotto");
+    assert_heard(&w.lp_rec, SOTTO_TONE, 2.0, "linphonec");
 }
 
 /// linphonec (rtcp_mux=0) offers audio and video and no `a=rtcp-mux`; sotto takes the audio and
@@ -129,36 +158,19 @@ fn sotto_calls_linphonec() {
 #[ignore = "needs linphonec (Debian linphone-cli)"]
 fn linphonec_calls_sotto_with_hold_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
-    let (sotto_tone, lp_tone) = (tmp.path().join("sotto.wav"), tmp.path().join("lp.wav"));
-    let (sotto_rec, lp_rec) = (
-        tmp.path().join("sotto_heard.wav"),
-        tmp.path().join("lp_heard.wav"),
-    );
-    write_tone(&sotto_tone, SOTTO_TONE, 48_000, 12);
-    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 12);
+    let w = Wavs::new(tmp.path(), 12);
     let sip_port = free_port();
-    let mut listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
-        .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
-        .args(["--sip", &format!("127.0.0.1:{sip_port}")])
-        .args(["--timeout", "20"])
-        .arg("--play")
-        .arg(&sotto_tone)
-        .arg("--record")
-        .arg(&sotto_rec)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(listener.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    assert!(first.contains("\"ready\""), "{first}");
+    let listener = Listener::start(sip_port, |c| {
+        c.args(["--timeout", "20"])
+            .arg("--play")
+            .arg(&w.sotto_tone)
+            .arg("--record")
+            .arg(&w.sotto_rec)
+            .stderr(Stdio::piped());
+    });
 
-    let mut lp = Linphonec::start(
+    let mut lp = w.linphonec(
         tmp.path(),
-        &lp_tone,
-        &lp_rec,
         LinphoneOpts {
             video: true,
             ..LinphoneOpts::default()
@@ -177,19 +189,9 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
     lp.send("terminate");
     lp.wait_for("ended", Duration::from_secs(5));
 
-    let mut rest = Vec::new();
-    out.read_to_end(&mut rest).unwrap();
-    let status = listener.wait().unwrap();
-    let mut err = String::new();
-    listener
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, ev, err) = listener.finish();
     let log = lp.log.clone();
     lp.quit();
-    let ev = events(&rest);
     assert!(status.success(), "sotto listen failed: {err}\n{ev:#?}");
     // linphonec offered video; every answer of sotto's (200 to INVITE and to both
     // re-INVITEs) refuses it with port 0 and keeps the m-line (RFC 3264 §6, §8).
@@ -200,12 +202,7 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
         refused >= 3,
         "sotto refused video in {refused} answers, wanted 3"
     );
-    let secure = find(&ev, "secure");
-    assert_eq!(
-        secure["sas"],
-        lp_sas.as_str(),
-        "sotto and linphonec show different SAS"
-    );
+    assert_same_sas(&ev, &lp_sas);
     find(&ev, "incoming_call");
     find(&ev, "verified");
     assert_eq!(find(&ev, "ended")["reason"], "the other side hung up");
@@ -216,8 +213,8 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
     assert!(s["peer_reports"].as_u64().unwrap() >= 1, "{s}");
     assert!(s["rtt_ms"].as_f64().is_some(), "{s}");
     // After the resume each side hears the other again.
-    assert_heard(&sotto_rec, LINPHONE_TONE, 2.0, "sotto");
-    assert_heard(&lp_rec, SOTTO_TONE, 2.0, "linphonec");
+    assert_heard(&w.sotto_rec, LINPHONE_TONE, 2.0, "sotto");
+    assert_heard(&w.lp_rec, SOTTO_TONE, 2.0, "linphonec");
 }
 
 /// Key continuity (RFC 6189 §4.9, §7): two calls sotto → linphonec, both keeping their ZID cache
@@ -229,17 +226,9 @@ fn linphonec_calls_sotto_with_hold_and_resume() {
 fn key_continuity_with_linphonec_across_two_calls() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("sotto-data");
-    let (sotto_tone, lp_tone, lp_rec) = (
-        tmp.path().join("sotto.wav"),
-        tmp.path().join("lp.wav"),
-        tmp.path().join("lp_heard.wav"),
-    );
-    write_tone(&sotto_tone, SOTTO_TONE, 48_000, 4);
-    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 4);
-    let mut lp = Linphonec::start(
+    let w = Wavs::new(tmp.path(), 4);
+    let mut lp = w.linphonec(
         tmp.path(),
-        &lp_tone,
-        &lp_rec,
         LinphoneOpts {
             auto_answer: true,
             rtcp_mux: true,
@@ -248,13 +237,13 @@ fn key_continuity_with_linphonec_across_two_calls() {
     );
     let lp_port = lp.sip_port;
     let call = |secs: &str| {
-        Command::new(env!("CARGO_BIN_EXE_sotto"))
+        sotto()
             .arg("--data-dir")
             .arg(&data)
             .args(["call", &format!("sip:lp@127.0.0.1:{lp_port}")])
             .args(["--duration", secs, "--auto-confirm", "--timeout", "15"])
             .arg("--play")
-            .arg(&sotto_tone)
+            .arg(&w.sotto_tone)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -291,12 +280,7 @@ fn key_continuity_with_linphonec_across_two_calls() {
     lp.wait_for("ended", Duration::from_secs(8));
     let second = finish(caller, 2);
     lp.quit();
-    let s2 = find(&second, "secure");
-    assert_eq!(
-        s2["sas"],
-        sas2.as_str(),
-        "sotto and linphonec show different SAS"
-    );
+    let s2 = assert_same_sas(&second, &sas2);
     assert_eq!(s2["cache"], "match", "{s2}");
     assert_eq!(s2["verified"], true, "{s2}");
     assert_eq!(s2["state"], "green");
@@ -324,36 +308,19 @@ fn check_sotto_summary_lenient(ev: &[serde_json::Value]) {
 #[ignore = "needs linphonec (Debian linphone-cli)"]
 fn a_g711_only_linphonec_gets_a_secure_g711_call() {
     let tmp = tempfile::tempdir().unwrap();
-    let (sotto_tone, lp_tone) = (tmp.path().join("sotto.wav"), tmp.path().join("lp.wav"));
-    let (sotto_rec, lp_rec) = (
-        tmp.path().join("sotto_heard.wav"),
-        tmp.path().join("lp_heard.wav"),
-    );
-    // Tones well inside G.711's 4 kHz band.
-    write_tone(&sotto_tone, 700.0, 48_000, 8);
-    write_tone(&lp_tone, 1000.0, 48_000, 8);
+    // Tones (700 Hz and 1000 Hz) well inside G.711's 4 kHz band.
+    let w = Wavs::new(tmp.path(), 8);
     let sip_port = free_port();
-    let mut listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
-        .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
-        .args(["--sip", &format!("127.0.0.1:{sip_port}")])
-        .args(["--timeout", "15", "--duration", "3"])
-        .arg("--play")
-        .arg(&sotto_tone)
-        .arg("--record")
-        .arg(&sotto_rec)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(listener.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    assert!(first.contains("\"ready\""), "{first}");
-    let mut lp = Linphonec::start(
+    let listener = Listener::start(sip_port, |c| {
+        c.args(["--timeout", "15", "--duration", "3"])
+            .arg("--play")
+            .arg(&w.sotto_tone)
+            .arg("--record")
+            .arg(&w.sotto_rec)
+            .stderr(Stdio::piped());
+    });
+    let mut lp = w.linphonec(
         tmp.path(),
-        &lp_tone,
-        &lp_rec,
         LinphoneOpts {
             g711_only: true,
             ..LinphoneOpts::default()
@@ -361,35 +328,20 @@ fn a_g711_only_linphonec_gets_a_secure_g711_call() {
     );
     lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
     let lp_sas = lp.wait_sas(Duration::from_secs(10));
-    let mut rest = Vec::new();
-    out.read_to_end(&mut rest).unwrap();
-    let status = listener.wait().unwrap();
-    let mut err = String::new();
-    listener
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, ev, err) = listener.finish();
     lp.wait_for("ended", Duration::from_secs(5));
     let log = lp.log.clone();
     lp.quit();
-    let ev = events(&rest);
     assert!(status.success(), "sotto listen failed: {err}\n{ev:#?}");
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(
         log.contains("PCMU/8000") || log.contains("PCMA/8000"),
         "no G.711 in the SDP"
     );
-    let secure = find(&ev, "secure");
-    assert_eq!(
-        secure["sas"],
-        lp_sas.as_str(),
-        "sotto and linphonec show different SAS"
-    );
+    assert_same_sas(&ev, &lp_sas);
     check_sotto_summary(&ev);
-    assert_heard(&sotto_rec, 1000.0, 1.5, "sotto");
-    assert_heard(&lp_rec, 700.0, 1.5, "linphonec");
+    assert_heard(&w.sotto_rec, 1000.0, 1.5, "sotto");
+    assert_heard(&w.lp_rec, 700.0, 1.5, "linphonec");
 }
 
 /// RFC 4733 key presses both ways with linphonec (which sends and receives them as RTP
@@ -404,17 +356,14 @@ fn a_g711_only_linphonec_gets_a_secure_g711_call() {
 fn dtmf_and_rtcp_with_linphonec() {
     use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
-    let (sotto_tone, lp_tone) = (tmp.path().join("sotto.wav"), tmp.path().join("lp.wav"));
-    let lp_rec = tmp.path().join("lp_heard.wav");
-    write_tone(&sotto_tone, SOTTO_TONE, 48_000, 20);
-    write_tone(&lp_tone, LINPHONE_TONE, 48_000, 20);
+    let w = Wavs::new(tmp.path(), 20);
     let sip_port = free_port();
-    let mut listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
+    let mut listener = sotto()
         .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
         .args(["--sip", &format!("127.0.0.1:{sip_port}")])
         .args(["--timeout", "30", "--headless"])
         .arg("--play")
-        .arg(&sotto_tone)
+        .arg(&w.sotto_tone)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -449,10 +398,8 @@ fn dtmf_and_rtcp_with_linphonec() {
     };
     wait_event("ready", &mut ev);
 
-    let mut lp = Linphonec::start(
+    let mut lp = w.linphonec(
         tmp.path(),
-        &lp_tone,
-        &lp_rec,
         LinphoneOpts {
             rtcp_mux: true,
             ..LinphoneOpts::default()

@@ -10,12 +10,11 @@
     reason = "test code"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 mod support;
 
-use support::{events, find, free_port, read_wav, tone_share, write_tone};
+use support::{Listener, events, find, free_port, read_wav, sotto, tone_share, write_tone};
 
 #[test]
 fn call_between_two_sotto_processes() {
@@ -24,21 +23,11 @@ fn call_between_two_sotto_processes() {
     let rec = tmp.path().join("heard.wav");
     write_tone(&tone, 700.0, 16_000, 4);
     let sip_port = free_port();
-    let mut listener = Command::new(env!("CARGO_BIN_EXE_sotto"))
-        .args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
-        .args(["--sip", &format!("127.0.0.1:{sip_port}")])
-        .arg("--record")
-        .arg(&rec)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for "ready".
-    let mut lines = BufReader::new(listener.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
-    assert!(first.contains("\"ready\""), "{first}");
-    let caller = Command::new(env!("CARGO_BIN_EXE_sotto"))
+    // Started once it says "ready".
+    let listener = Listener::start(sip_port, |c| {
+        c.arg("--record").arg(&rec);
+    });
+    let caller = sotto()
         .args([
             "--ephemeral",
             "call",
@@ -55,11 +44,9 @@ fn call_between_two_sotto_processes() {
         "{}",
         String::from_utf8_lossy(&caller.stderr)
     );
-    let mut rest = Vec::new();
-    std::io::Read::read_to_end(&mut lines, &mut rest).unwrap();
-    assert!(listener.wait().unwrap().success());
+    let (status, b, _) = listener.finish();
+    assert!(status.success());
     let a = events(&caller.stdout);
-    let b = events(&rest);
     let (sa, sb) = (find(&a, "secure"), find(&b, "secure"));
     assert_eq!(sa["sas"], sb["sas"]);
     assert_eq!(sa["sas"].as_str().unwrap().len(), 4);

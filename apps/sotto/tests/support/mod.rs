@@ -1,6 +1,7 @@
 //! Helpers for the interop tests: WAV tones and their measurement, free loopback ports, `sotto`
-//! JSON-line events, and a `linphonec` (Debian `linphone-cli`) driven through its stdin with a
-//! private configuration under a temporary HOME.
+//! JSON-line events, `sotto listen` as a child process, a `linphonec` (Debian `linphone-cli`)
+//! driven through its stdin with a private configuration under a temporary HOME, and a tmux
+//! session to run `sotto` in a real terminal.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -14,10 +15,10 @@
     reason = "test code"
 )]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -368,5 +369,137 @@ impl Drop for Linphonec {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// The `sotto` binary under test.
+pub fn sotto() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sotto"))
+}
+
+/// `sotto` with its data in `dir` (a private data and config directory), as a shell command.
+pub fn sotto_in(dir: &Path, args: &str) -> String {
+    format!(
+        "env SOTTO_DATA_DIR={d}/data SOTTO_CONFIG_DIR={d}/conf {} {args}",
+        env!("CARGO_BIN_EXE_sotto"),
+        d = dir.display()
+    )
+}
+
+/// A SAS as the call screen shows it: large spaced capitals, "A   B   C   D".
+pub fn big_sas(sas: &str) -> String {
+    sas.to_uppercase()
+        .chars()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join("   ")
+}
+
+/// A running `sotto --ephemeral listen --auto-answer --auto-confirm` that said "ready".
+pub struct Listener {
+    /// The process.
+    pub child: Child,
+    /// Its stdout, past the "ready" line.
+    pub out: BufReader<ChildStdout>,
+}
+
+impl Listener {
+    /// Starts it on 127.0.0.1:`sip_port`; `configure` adds arguments and stdio (stdin is null
+    /// and stdout piped unless it says otherwise). Waits for its "ready" line.
+    pub fn start(sip_port: u16, configure: impl FnOnce(&mut Command)) -> Self {
+        let mut cmd = sotto();
+        cmd.args(["--ephemeral", "listen", "--auto-answer", "--auto-confirm"])
+            .args(["--sip", &format!("127.0.0.1:{sip_port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        configure(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert!(first.contains("\"ready\""), "{first}");
+        Self { child, out }
+    }
+
+    /// Reads the rest of its stdout, waits for it to exit and reads its stderr (if piped):
+    /// its exit status, its events after "ready", and what it wrote on stderr.
+    pub fn finish(mut self) -> (ExitStatus, Vec<serde_json::Value>, String) {
+        let mut rest = Vec::new();
+        self.out.read_to_end(&mut rest).unwrap();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        (status, events(&rest), err)
+    }
+}
+
+/// A detached tmux session running one command in a terminal of `cols` x 32; killed on drop.
+pub struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    /// Starts `command` in a new session called `session`.
+    pub fn start(session: &str, cols: u16, command: &str) -> Self {
+        let st = Command::new("tmux")
+            .args(["new-session", "-d", "-s", session, "-x", &cols.to_string()])
+            .args(["-y", "32", command])
+            .status()
+            .expect("tmux is needed for this test (apt-get install tmux)");
+        assert!(st.success(), "tmux new-session failed");
+        Self {
+            session: session.to_owned(),
+        }
+    }
+
+    /// What the terminal shows now.
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Presses keys (tmux key names such as `Enter` allowed).
+    pub fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, keys])
+            .status()
+            .unwrap();
+    }
+
+    /// Types `text` as is (no key names).
+    pub fn literal(&self, text: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.session, text])
+            .status()
+            .unwrap();
+    }
+
+    /// Waits until the screen shows `text` and returns the screen.
+    pub fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        let t = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                t.elapsed() < timeout,
+                "the screen never showed {text:?}; it shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
     }
 }
