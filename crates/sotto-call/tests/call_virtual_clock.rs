@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sotto_call::demux::{Kind, classify};
 use sotto_call::phone::{AudioIo, CallEvent, Output, Phone, PhoneConfig, Socket};
@@ -29,13 +29,8 @@ use sotto_proto::crypto::Random;
 use sotto_sip::sdp::Codec;
 use sotto_zrtp::{MemoryCache, SharedCache};
 
-struct Seeded(ChaCha20Rng);
-
-impl Random for Seeded {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::Seeded;
 
 /// A tone generator on capture, a recorder on play.
 struct Tone {
@@ -89,6 +84,25 @@ struct PhoneEnd {
 }
 
 impl PhoneEnd {
+    /// The end of `phone` at `sip`/`media`, talking to `peer_sip`/`peer_media`.
+    fn new(
+        phone: Phone,
+        (sip, media): (SocketAddr, SocketAddr),
+        (peer_sip, peer_media): (SocketAddr, SocketAddr),
+        auto_answer: bool,
+    ) -> Self {
+        Self {
+            phone,
+            sip,
+            media,
+            peer_sip,
+            peer_media,
+            auto_answer,
+            events: Vec::new(),
+            queue: VecDeque::new(),
+        }
+    }
+
     fn pump(&mut self, now: Instant) {
         while let Some(o) = self.phone.poll_output() {
             match o {
@@ -158,6 +172,9 @@ impl Endpoint for PhoneEnd {
 
 type Cache = SharedCache<MemoryCache>;
 
+/// What a phone's speaker played.
+type Heard = Arc<Mutex<Vec<i16>>>;
+
 fn phone(
     seed: u64,
     zid: u8,
@@ -166,7 +183,7 @@ fn phone(
     cache: Cache,
     freq: f64,
     codecs: Option<Vec<Codec>>,
-) -> (Phone, Arc<Mutex<Vec<i16>>>) {
+) -> (Phone, Heard) {
     let mut cfg = PhoneConfig::new(sip, media, &format!("user{zid}"), Zid([zid; 12]));
     if let Some(c) = codecs {
         cfg.codecs = c;
@@ -196,6 +213,53 @@ struct Outcome {
     wall: Duration,
 }
 
+/// Two phones (A at 127.0.0.1:5060/40000 with a 440 Hz tone and `caller_codecs`, B at
+/// 127.0.0.1:5062/40002 with a 1000 Hz tone, answering by itself) through netem with `loss`
+/// and 15 ms each way, capturing; A has just called B. Returns what A and B hear.
+fn start_pair(
+    seed: u64,
+    loss: f64,
+    caches: (Cache, Cache),
+    caller_codecs: Option<Vec<Codec>>,
+) -> (Pair<PhoneEnd, PhoneEnd>, Heard, Heard) {
+    let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
+    let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
+    let (pa, heard_a) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0, caller_codecs);
+    let (pb, heard_b) = phone(seed + 7, 0xb2, b_sip, b_media, caches.1, 1000.0, None);
+    let a = PhoneEnd::new(pa, (a_sip, a_media), (b_sip, b_media), false);
+    let b = PhoneEnd::new(pb, (b_sip, b_media), (a_sip, a_media), true);
+    assert_ne!(a.sip, b.sip);
+    assert_ne!(a.media, b.media);
+    let cfg = NetemConfig::default()
+        .loss(loss)
+        .delay(Duration::from_millis(15));
+    let mut pair = Pair::new(a, b, Link::symmetric(cfg, seed), Instant::now());
+    pair.enable_capture();
+    let now = pair.now();
+    pair.a_mut()
+        .phone
+        .call(now, "sip:userb2@127.0.0.1:5062".parse().unwrap(), b_sip)
+        .unwrap();
+    (pair, heard_a, heard_b)
+}
+
+/// Drives `pair` until both sides are secure, within `limit` of virtual time.
+fn drive_to_secure(pair: &mut Pair<PhoneEnd, PhoneEnd>, limit: Duration) {
+    pair.drive_until(
+        |a, b| a.secure_at().is_some() && b.secure_at().is_some(),
+        limit,
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "not secure: {e:?}\nA: {:?}\nB: {:?}",
+            pair.a().events,
+            pair.b().events
+        )
+    });
+}
+
 fn run_call(seed: u64, loss: f64, caches: (Cache, Cache), confirm: bool) -> Outcome {
     run_call_with(seed, loss, caches, confirm, None)
 }
@@ -207,59 +271,11 @@ fn run_call_with(
     confirm: bool,
     caller_codecs: Option<Vec<Codec>>,
 ) -> Outcome {
-    let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
-    let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
-    let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
-    let (pa, heard_a) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0, caller_codecs);
-    let (pb, heard_b) = phone(seed + 7, 0xb2, b_sip, b_media, caches.1, 1000.0, None);
-    let a = PhoneEnd {
-        phone: pa,
-        sip: a_sip,
-        media: a_media,
-        peer_sip: b_sip,
-        peer_media: b_media,
-        auto_answer: false,
-        events: Vec::new(),
-        queue: VecDeque::new(),
-    };
-    let b = PhoneEnd {
-        phone: pb,
-        sip: b_sip,
-        media: b_media,
-        peer_sip: a_sip,
-        peer_media: a_media,
-        auto_answer: true,
-        events: Vec::new(),
-        queue: VecDeque::new(),
-    };
-    assert_ne!(a.sip, b.sip);
-    assert_ne!(a.media, b.media);
-    let cfg = NetemConfig::default()
-        .loss(loss)
-        .delay(Duration::from_millis(15));
     let wall = Instant::now();
-    let start = Instant::now();
-    let mut pair = Pair::new(a, b, Link::symmetric(cfg, seed), start);
-    pair.enable_capture();
-    let now = pair.now();
-    pair.a_mut()
-        .phone
-        .call(now, "sip:userb2@127.0.0.1:5062".parse().unwrap(), b_sip)
-        .unwrap();
+    let (mut pair, heard_a, heard_b) = start_pair(seed, loss, caches, caller_codecs);
 
     // Both sides secure within 5 s of virtual time.
-    pair.drive_until(
-        |a, b| a.secure_at().is_some() && b.secure_at().is_some(),
-        Duration::from_secs(5),
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "not secure: {e:?}\nA: {:?}\nB: {:?}",
-            pair.a().events,
-            pair.b().events
-        )
-    });
+    drive_to_secure(&mut pair, Duration::from_secs(5));
     let sas_a = pair.a().sas().unwrap();
     let sas_b = pair.b().sas().unwrap();
     assert!(matches!(
@@ -418,38 +434,9 @@ fn sdp_versions(pair: &Pair<PhoneEnd, PhoneEnd>, side: sotto_netem::Side) -> Vec
 /// new SDP of a side carries a higher `o=` version (RFC 3264 §8), and ZRTP/SRTP carry on.
 #[test]
 fn hold_and_resume_by_reinvite() {
-    let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
-    let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
-    let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
-    let caches = fresh_caches();
-    let (pa, heard_a) = phone(21, 0xa1, a_sip, a_media, caches.0, 440.0, None);
-    let (pb, _heard_b) = phone(28, 0xb2, b_sip, b_media, caches.1, 1000.0, None);
-    let end = |phone, sip, media, peer_sip, peer_media, auto_answer| PhoneEnd {
-        phone,
-        sip,
-        media,
-        peer_sip,
-        peer_media,
-        auto_answer,
-        events: Vec::new(),
-        queue: VecDeque::new(),
-    };
-    let a = end(pa, a_sip, a_media, b_sip, b_media, false);
-    let b = end(pb, b_sip, b_media, a_sip, a_media, true);
-    let cfg = NetemConfig::default().delay(Duration::from_millis(15));
-    let mut pair = Pair::new(a, b, Link::symmetric(cfg, 21), Instant::now());
-    pair.enable_capture();
-    let now = pair.now();
-    pair.a_mut()
-        .phone
-        .call(now, "sip:userb2@127.0.0.1:5062".parse().unwrap(), b_sip)
-        .unwrap();
-    pair.drive_until(
-        |a, b| a.secure_at().is_some() && b.secure_at().is_some(),
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    // Seeds 21 (A, and the link) and 28 (B); no loss.
+    let (mut pair, heard_a, _heard_b) = start_pair(21, 0.0, fresh_caches(), None);
+    drive_to_secure(&mut pair, Duration::from_secs(5));
     pair.run_for(Duration::from_secs(1)).unwrap();
     let b_before_hold = pair.b().phone.stats().unwrap().srtp_sent;
     assert!(b_before_hold >= 45);
@@ -530,40 +517,8 @@ fn secure_pair(seed: u64, loss: f64) -> Pair<PhoneEnd, PhoneEnd> {
 }
 
 fn secure_pair_with(seed: u64, loss: f64, codecs: Option<Vec<Codec>>) -> Pair<PhoneEnd, PhoneEnd> {
-    let a_sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
-    let a_media: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let b_sip: SocketAddr = "127.0.0.1:5062".parse().unwrap();
-    let b_media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
-    let caches = fresh_caches();
-    let (pa, _) = phone(seed, 0xa1, a_sip, a_media, caches.0, 440.0, codecs);
-    let (pb, _) = phone(seed + 7, 0xb2, b_sip, b_media, caches.1, 1000.0, None);
-    let end = |phone, sip, media, peer_sip, peer_media, auto_answer| PhoneEnd {
-        phone,
-        sip,
-        media,
-        peer_sip,
-        peer_media,
-        auto_answer,
-        events: Vec::new(),
-        queue: VecDeque::new(),
-    };
-    let a = end(pa, a_sip, a_media, b_sip, b_media, false);
-    let b = end(pb, b_sip, b_media, a_sip, a_media, true);
-    let cfg = NetemConfig::default()
-        .loss(loss)
-        .delay(Duration::from_millis(15));
-    let mut pair = Pair::new(a, b, Link::symmetric(cfg, seed), Instant::now());
-    pair.enable_capture();
-    let now = pair.now();
-    pair.a_mut()
-        .phone
-        .call(now, "sip:userb2@127.0.0.1:5062".parse().unwrap(), b_sip)
-        .unwrap();
-    pair.drive_until(
-        |a, b| a.secure_at().is_some() && b.secure_at().is_some(),
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let (mut pair, _, _) = start_pair(seed, loss, fresh_caches(), codecs);
+    drive_to_secure(&mut pair, Duration::from_secs(10));
     pair
 }
 

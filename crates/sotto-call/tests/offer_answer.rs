@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sotto_call::phone::{CallEvent, Output, Phone, PhoneConfig, Socket};
 use sotto_proto::Zid;
@@ -23,13 +23,8 @@ use sotto_proto::crypto::Random;
 use sotto_sip::UserAgent;
 use sotto_sip::ua::{EndReason, UaConfig, UaEvent, UaOutput};
 
-struct Seeded(ChaCha20Rng);
-
-impl Random for Seeded {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::Seeded;
 
 const G711_ONLY: &str = "v=0\r\n\
 o=lp 411 2867 IN IP4 127.0.0.1\r\n\

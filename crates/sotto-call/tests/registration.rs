@@ -18,19 +18,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sotto_call::phone::{Account, CallEvent, Output, Phone, PhoneConfig, Socket, Zeroizing};
 use sotto_proto::Zid;
 use sotto_proto::crypto::Random;
 
-struct Seeded(ChaCha20Rng);
-
-impl Random for Seeded {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill_bytes(buf);
-    }
-}
+mod support;
+use support::Seeded;
 
 const REGISTRAR: &str = "127.0.0.1:5099";
 
