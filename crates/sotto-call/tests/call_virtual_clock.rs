@@ -310,21 +310,11 @@ fn run_call_with(
     // RTP-looking datagrams are only sent after that side reached Secure, and none is a clear
     // RTP packet whose payload would decode (authentication tags are checked by the peer, whose
     // rejected count stays at zero without loss).
-    for c in pair.captured() {
-        let Some((1, d)) = c.data.split_first() else {
-            continue;
-        };
-        if classify(d) == Kind::Rtp {
-            let secure = match c.from {
-                sotto_netem::Side::A => pair.a().secure_at(),
-                sotto_netem::Side::B => pair.b().secure_at(),
-            };
-            assert!(
-                secure.is_some_and(|s| c.at >= s),
-                "RTP sent before SECURE at {:?}",
-                c.at
-            );
-        }
+    for (at, secure, _) in rtp_captured(&pair) {
+        assert!(
+            secure.is_some_and(|s| at >= s),
+            "RTP sent before SECURE at {at:?}"
+        );
     }
     for s in [&stats_a, &stats_b] {
         assert_eq!(s.clear_rtp_sent, 0);
@@ -522,6 +512,28 @@ fn secure_pair_with(seed: u64, loss: f64, codecs: Option<Vec<Codec>>) -> Pair<Ph
     pair
 }
 
+/// The end of `pair` on `side`.
+fn end_of(pair: &Pair<PhoneEnd, PhoneEnd>, side: sotto_netem::Side) -> &PhoneEnd {
+    match side {
+        sotto_netem::Side::A => pair.a(),
+        sotto_netem::Side::B => pair.b(),
+    }
+}
+
+/// Every captured media datagram that looks like RTP: when it was sent, when its sender had
+/// become secure (if it had), and its bytes.
+fn rtp_captured(pair: &Pair<PhoneEnd, PhoneEnd>) -> Vec<(Instant, Option<Instant>, Vec<u8>)> {
+    pair.captured()
+        .iter()
+        .filter_map(|c| match c.data.split_first() {
+            Some((1, d)) if classify(d) == Kind::Rtp => {
+                Some((c.at, end_of(pair, c.from).secure_at(), d.to_vec()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn dtmf_heard(end: &PhoneEnd) -> String {
     end.events
         .iter()
@@ -586,19 +598,10 @@ fn dtmf_both_ways_one_event_per_press_through_loss() {
         let sent = pair.a().phone.stats().unwrap().srtp_sent;
         pair.run_for(Duration::from_millis(500)).unwrap();
         assert!(pair.a().phone.stats().unwrap().srtp_sent >= sent + 24);
-        for c in pair.captured() {
-            let Some((1, d)) = c.data.split_first() else {
-                continue;
-            };
-            if classify(d) == Kind::Rtp {
-                let secure = match c.from {
-                    sotto_netem::Side::A => pair.a().secure_at(),
-                    sotto_netem::Side::B => pair.b().secure_at(),
-                };
-                assert!(secure.is_some_and(|s| c.at >= s));
-                // A clear telephone-event packet would be 12 + 4 bytes; SRTP adds the tag.
-                assert!(d.len() > 16);
-            }
+        for (at, secure, d) in rtp_captured(&pair) {
+            assert!(secure.is_some_and(|s| at >= s));
+            // A clear telephone-event packet would be 12 + 4 bytes; SRTP adds the tag.
+            assert!(d.len() > 16);
         }
     }
 }
@@ -649,10 +652,7 @@ fn rtcp_interval_srtcp_rtt_and_bye() {
     pair.run_for(Duration::from_secs(40)).unwrap();
     let comp = std::f64::consts::E - 1.5;
     for side in [sotto_netem::Side::A, sotto_netem::Side::B] {
-        let end = match side {
-            sotto_netem::Side::A => pair.a(),
-            sotto_netem::Side::B => pair.b(),
-        };
+        let end = end_of(&pair, side);
         let secure = end.secure_at().unwrap();
         let tag_len = match end.phone.secure_summary().unwrap().auth_tag.as_str() {
             "HS32" => 4,
