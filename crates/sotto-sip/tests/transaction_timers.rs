@@ -43,6 +43,21 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// A non-INVITE retransmission schedule over UDP (ms after the first send): doubling from
+/// T1 = 500 ms, capped at T2 = 4 s, up to 64*T1 (§17.1.2.2; also timer G, §17.2.1).
+const CAPPED_AT_T2: [u64; 10] = [
+    500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500,
+];
+
+/// A client transaction for a `method` request over UDP, started now, its first send drained.
+fn udp_client(method: &str) -> (Instant, Request, ClientTransaction) {
+    let t0 = Instant::now();
+    let req = request(method);
+    let mut tx = ClientTransaction::new(t0, req.clone(), false, Timers::default());
+    drain_client(&mut tx);
+    (t0, req, tx)
+}
+
 /// Drains outputs: (transmits, responses to TU, timed out, terminated).
 fn drain_client(tx: &mut ClientTransaction) -> (Vec<Message>, Vec<Response>, bool, bool) {
     let (mut t, mut r, mut to, mut term) = (Vec::new(), Vec::new(), false, false);
@@ -105,10 +120,7 @@ fn invite_client_tcp_sends_once_and_times_out() {
 
 #[test]
 fn invite_client_provisional_stops_retransmissions() {
-    let t0 = Instant::now();
-    let req = request("INVITE");
-    let mut tx = ClientTransaction::new(t0, req.clone(), false, Timers::default());
-    drain_client(&mut tx);
+    let (t0, req, mut tx) = udp_client("INVITE");
     tx.handle_response(t0 + ms(100), req.reply(180, "Ringing", Some("b1")));
     let (_, r, ..) = drain_client(&mut tx);
     assert_eq!(r[0].status, 180);
@@ -117,10 +129,7 @@ fn invite_client_provisional_stops_retransmissions() {
 
 #[test]
 fn invite_client_non2xx_acked_by_transaction_and_timer_d() {
-    let t0 = Instant::now();
-    let req = request("INVITE");
-    let mut tx = ClientTransaction::new(t0, req.clone(), false, Timers::default());
-    drain_client(&mut tx);
+    let (t0, req, mut tx) = udp_client("INVITE");
     let busy = req.reply(486, "Busy Here", Some("b1"));
     tx.handle_response(t0 + ms(50), busy.clone());
     let (t, r, _, term) = drain_client(&mut tx);
@@ -145,26 +154,16 @@ fn invite_client_non2xx_acked_by_transaction_and_timer_d() {
 #[test]
 fn non_invite_client_timer_e_caps_at_t2_then_f() {
     // §17.1.2.2: E doubles up to T2 (4 s), F = 64*T1.
-    let t0 = Instant::now();
-    let mut tx = ClientTransaction::new(t0, request("OPTIONS"), false, Timers::default());
-    drain_client(&mut tx);
+    let (t0, _, mut tx) = udp_client("OPTIONS");
     let (sends, timed_out) = run_until(&mut tx, t0, t0 + Duration::from_secs(40));
-    let expect: Vec<Duration> = [
-        500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500,
-    ]
-    .into_iter()
-    .map(ms)
-    .collect();
+    let expect: Vec<Duration> = CAPPED_AT_T2.into_iter().map(ms).collect();
     assert_eq!(sends, expect);
     assert!(timed_out);
 }
 
 #[test]
 fn non_invite_client_proceeding_retransmits_at_t2_and_timer_k() {
-    let t0 = Instant::now();
-    let req = request("BYE");
-    let mut tx = ClientTransaction::new(t0, req.clone(), false, Timers::default());
-    drain_client(&mut tx);
+    let (t0, req, mut tx) = udp_client("BYE");
     tx.handle_response(t0 + ms(100), req.reply(100, "Trying", None));
     drain_client(&mut tx);
     tx.handle_timeout(t0 + ms(500));
@@ -218,12 +217,7 @@ fn invite_server_timer_g_h_and_ack_absorption() {
             }
         }
     }
-    let expect: Vec<Duration> = [
-        500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500,
-    ]
-    .into_iter()
-    .map(ms)
-    .collect();
+    let expect: Vec<Duration> = CAPPED_AT_T2.into_iter().map(ms).collect();
     assert_eq!(sends, expect);
     assert!(timed_out, "timer H fires at 64*T1 without ACK");
 
