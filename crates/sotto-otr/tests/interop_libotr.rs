@@ -18,14 +18,13 @@
 //! Run with `cargo test -p sotto-otr --test interop_libotr -- --ignored`.
 
 use sotto_otr::{Config, Event, LongTermKey, OtrState, SmpOutcome};
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 mod support;
-use support::{ForeignPeer, Sotto, exchange, max_sender_keyid, pump, rng};
+use support::{ForeignPeer, Harness, Sotto, exchange, max_sender_keyid, pump, rng};
 
 fn key() -> Arc<LongTermKey> {
     static K: OnceLock<Arc<LongTermKey>> = OnceLock::new();
@@ -67,9 +66,7 @@ fn unhex(s: &str) -> String {
 }
 
 struct Lib {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    h: Harness,
     net: Vec<String>,
     wire: Vec<String>,
     lines: Vec<String>,
@@ -79,21 +76,15 @@ struct Lib {
 impl Lib {
     fn spawn_with(fragment_size: Option<usize>, flags: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(harness())
-            .arg(dir.path())
-            .arg(fragment_size.unwrap_or(0).to_string())
-            .arg(flags)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let h = Harness::spawn(
+            Command::new(harness())
+                .arg(dir.path())
+                .arg(fragment_size.unwrap_or(0).to_string())
+                .arg(flags),
+            "quit".to_owned(),
+        );
         let mut l = Self {
-            child,
-            stdin,
-            stdout,
+            h,
             net: Vec::new(),
             wire: Vec::new(),
             lines: Vec::new(),
@@ -105,9 +96,7 @@ impl Lib {
 
     fn read_until_ready(&mut self) {
         loop {
-            let mut line = String::new();
-            let n = self.stdout.read_line(&mut line).unwrap();
-            assert!(n > 0, "libotr peer exited");
+            let line = self.h.read_line("libotr peer");
             let line = line.trim_end().to_owned();
             if line == "ready" {
                 return;
@@ -121,8 +110,7 @@ impl Lib {
     }
 
     fn cmd(&mut self, c: &str) {
-        writeln!(self.stdin, "{c}").unwrap();
-        self.stdin.flush().unwrap();
+        self.h.write_line(c);
         self.read_until_ready();
     }
 
@@ -151,13 +139,6 @@ impl Lib {
             .iter()
             .rev()
             .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
-    }
-}
-
-impl Drop for Lib {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.child.wait();
     }
 }
 

@@ -21,12 +21,11 @@
 
 use serde_json::{Value, json};
 use sotto_otr::{Event, LongTermKey, OtrState, SmpOutcome};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 mod support;
-use support::{ForeignPeer, Sotto, exchange, max_sender_keyid, pump, rng};
+use support::{ForeignPeer, Harness, Sotto, exchange, max_sender_keyid, pump, rng};
 
 fn key() -> Arc<LongTermKey> {
     static K: OnceLock<Arc<LongTermKey>> = OnceLock::new();
@@ -35,9 +34,7 @@ fn key() -> Arc<LongTermKey> {
 }
 
 struct Py {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    h: Harness,
     net: Vec<String>,
     wire: Vec<String>,
     events: Vec<Value>,
@@ -62,18 +59,9 @@ impl Py {
         if let Some(f) = fragment_size {
             cmd.args(["--fragment-size", &f.to_string()]);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let h = Harness::spawn(&mut cmd, json!({"cmd": "quit"}).to_string());
         let mut py = Self {
-            child,
-            stdin,
-            stdout,
+            h,
             net: Vec::new(),
             wire: Vec::new(),
             events: Vec::new(),
@@ -92,9 +80,7 @@ impl Py {
 
     fn read_until_ready(&mut self) {
         loop {
-            let mut line = String::new();
-            let n = self.stdout.read_line(&mut line).unwrap();
-            assert!(n > 0, "python peer exited");
+            let line = self.h.read_line("python peer");
             let v: Value = serde_json::from_str(&line).unwrap();
             if v.get("ready").is_some() {
                 return;
@@ -111,8 +97,7 @@ impl Py {
     }
 
     fn cmd(&mut self, v: Value) {
-        writeln!(self.stdin, "{v}").unwrap();
-        self.stdin.flush().unwrap();
+        self.h.write_line(&v.to_string());
         self.read_until_ready();
     }
 
@@ -144,13 +129,6 @@ impl Py {
             .iter()
             .rev()
             .find_map(|e| (e["event"] == "smp_progress").then(|| e["prog"].as_i64().unwrap()))
-    }
-}
-
-impl Drop for Py {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "{}", json!({"cmd": "quit"}));
-        let _ = self.child.wait();
     }
 }
 

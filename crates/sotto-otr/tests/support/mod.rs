@@ -10,6 +10,8 @@
 use rand::{RngCore, SeedableRng};
 use sotto_otr::{Config, Event, InstanceTag, LongTermKey, OtrState, Output, Session, SmpOutcome};
 use sotto_proto::crypto::Random;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -220,4 +222,54 @@ pub fn max_sender_keyid(wire: &[String], version: u8) -> u32 {
         .map(|b| u32::from_be_bytes(b[at..at + 4].try_into().unwrap()))
         .max()
         .unwrap_or(0)
+}
+
+/// A peer harness process spoken to line by line over its stdin and stdout (its stderr goes
+/// to the test's); on drop it is sent its `quit` line and waited for.
+pub struct Harness {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    quit: String,
+}
+
+impl Harness {
+    /// Spawns `cmd` with piped stdin and stdout; `quit` is the line that makes it exit.
+    pub fn spawn(cmd: &mut Command, quit: String) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self {
+            child,
+            stdin,
+            stdout,
+            quit,
+        }
+    }
+
+    /// Sends one line.
+    pub fn write_line(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Reads one line (with its line end); `who` exited if there is none.
+    pub fn read_line(&mut self, who: &str) -> String {
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line).unwrap();
+        assert!(n > 0, "{who} exited");
+        line
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "{}", self.quit);
+        let _ = self.child.wait();
+    }
 }
