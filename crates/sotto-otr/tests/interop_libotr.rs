@@ -254,18 +254,11 @@ fn libotr_smp() {
             hex_of("Where did we meet?")
         ));
         pump(&mut me, &mut lib);
-        let q = me.events.iter().find_map(|e| match e {
-            Event::SmpRequest { question } => Some(question.clone()),
-            _ => None,
-        });
+        let q = support::smp_question(&me.events);
         assert_eq!(q, Some(Some("Where did we meet?".to_owned())));
         me.s.respond_smp(answer.as_bytes(), &mut me.rng).unwrap();
         pump(&mut me, &mut lib);
-        let want = if ok {
-            SmpOutcome::Succeeded
-        } else {
-            SmpOutcome::Failed
-        };
+        let want = support::smp_outcome(ok);
         assert_eq!(me.smp(), Some(want));
         assert_eq!(
             lib.last("smp ").as_deref(),

@@ -20,7 +20,7 @@
 //! `cargo test -p sotto-otr --test interop_potr -- --ignored`.
 
 use serde_json::{Value, json};
-use sotto_otr::{Event, LongTermKey, OtrState, SmpOutcome};
+use sotto_otr::{LongTermKey, OtrState, SmpOutcome};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
@@ -273,18 +273,11 @@ fn potr_smp_potr_initiates() {
         py.events.clear();
         py.cmd(json!({"cmd": "smp_start", "secret": theirs, "question": question}));
         pump(&mut me, &mut py);
-        let q = me.events.iter().find_map(|e| match e {
-            Event::SmpRequest { question } => Some(question.clone()),
-            _ => None,
-        });
+        let q = support::smp_question(&me.events);
         assert_eq!(q, Some(question.map(str::to_owned)));
         me.s.respond_smp(secret.as_bytes(), &mut me.rng).unwrap();
         pump(&mut me, &mut py);
-        let want = if ok {
-            SmpOutcome::Succeeded
-        } else {
-            SmpOutcome::Failed
-        };
+        let want = support::smp_outcome(ok);
         assert_eq!(
             me.smp(),
             Some(want),

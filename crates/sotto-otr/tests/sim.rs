@@ -159,10 +159,7 @@ fn run_smp(question: Option<&str>, sa: &[u8], sb: &[u8], seed: u64) -> (Peer, Pe
     let (mut a, mut b, mut r) = connected(Config::default(), Config::default(), seed);
     a.s.start_smp(question, sa, &mut r).unwrap();
     pump(&mut a, &mut b, &mut r);
-    let q = b.events.iter().find_map(|e| match e {
-        Event::SmpRequest { question } => Some(question.clone()),
-        _ => None,
-    });
+    let q = support::smp_question(&b.events);
     assert_eq!(q, Some(question.map(str::to_owned)));
     b.s.respond_smp(sb, &mut r).unwrap();
     pump(&mut a, &mut b, &mut r);

@@ -60,6 +60,24 @@ pub fn last_smp(events: &[Event]) -> Option<SmpOutcome> {
     })
 }
 
+/// The question of the first SMP request among `events`: `Some(None)` for a request without
+/// one, `None` if no request came.
+pub fn smp_question(events: &[Event]) -> Option<Option<String>> {
+    events.iter().find_map(|e| match e {
+        Event::SmpRequest { question } => Some(question.clone()),
+        _ => None,
+    })
+}
+
+/// The SMP outcome expected when the secrets matched (`ok`) or not.
+pub fn smp_outcome(ok: bool) -> SmpOutcome {
+    if ok {
+        SmpOutcome::Succeeded
+    } else {
+        SmpOutcome::Failed
+    }
+}
+
 /// Our side of an interop conversation: the session, its events, what it sent and has yet
 /// to deliver (`net`), everything it ever sent (`wire`), and its own RNG.
 pub struct Sotto {
