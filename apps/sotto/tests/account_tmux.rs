@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Tmux, big_sas, events, find, free_port, sotto, sotto_in};
+use support::{Tmux, big_sas, events, find, free_port, sotto_call, sotto_in};
 
 #[path = "../../../crates/sotto-net/tests/support/kamailio.rs"]
 mod kamailio;
@@ -116,15 +116,9 @@ fn a_wrong_password_is_shown_and_direct_calls_still_work() {
     );
     assert!(!screen.contains("not-her-password"), "{screen}");
     // A direct call needs no account.
-    let caller = sotto()
-        .args([
-            "--ephemeral",
-            "call",
-            &format!("sip:carol@127.0.0.1:{port}"),
-        ])
+    let caller = sotto_call(&format!("sip:carol@127.0.0.1:{port}"))
         .args(["--headless", "--duration", "2", "--timeout", "20"])
         .env("SOTTO_CONFIG_DIR", carol.path().join("no-config"))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

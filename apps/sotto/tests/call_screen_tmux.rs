@@ -16,7 +16,7 @@ use std::time::Duration;
 
 mod support;
 
-use support::{Tmux, big_sas, free_port, sotto, sotto_in};
+use support::{Tmux, big_sas, free_port, sotto_call, sotto_in};
 
 #[test]
 #[ignore = "needs tmux"]
@@ -30,14 +30,8 @@ fn the_call_screen_goes_red_orange_green() {
     let tmux = Tmux::start(&session, 110, &listen);
     tmux.wait_for("listening on 127.0.0.1", Duration::from_secs(10));
 
-    let caller = sotto()
-        .args([
-            "--ephemeral",
-            "call",
-            &format!("sip:listener@127.0.0.1:{port}"),
-        ])
+    let caller = sotto_call(&format!("sip:listener@127.0.0.1:{port}"))
         .args(["--headless", "--duration", "4", "--timeout", "20"])
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use sotto_call::demux::{Kind, classify};
 use support::{
-    LinphoneOpts, Linphonec, Listener, events, find, free_port, free_rtp_port, sotto, write_tone,
+    LinphoneOpts, Linphonec, Listener, events, find, free_port, free_rtp_port, sotto_call,
+    write_tone,
 };
 
 /// One captured UDP datagram.
@@ -282,18 +283,12 @@ fn capture_of_a_sotto_to_sotto_call() {
             .arg("--play")
             .arg(&tone);
     });
-    let caller = sotto()
-        .args([
-            "--ephemeral",
-            "call",
-            &format!("sip:listener@127.0.0.1:{b_sip}"),
-        ])
+    let caller = sotto_call(&format!("sip:listener@127.0.0.1:{b_sip}"))
         .args(["--sip", &format!("127.0.0.1:{a_sip}")])
         .args(["--media", &format!("127.0.0.1:{a_media}")])
         .args(["--duration", "2", "--auto-confirm", "--timeout", "10"])
         .arg("--play")
         .arg(&tone)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(caller.status.success());
@@ -348,18 +343,12 @@ fn capture_of_a_sotto_to_linphonec_call() {
         lp.rtp_port + 1,
     ];
     let cap = Capture::start(tmp.path(), &ports);
-    let caller = sotto()
-        .args([
-            "--ephemeral",
-            "call",
-            &format!("sip:lp@127.0.0.1:{}", lp.sip_port),
-        ])
+    let caller = sotto_call(&format!("sip:lp@127.0.0.1:{}", lp.sip_port))
         .args(["--sip", &format!("127.0.0.1:{a_sip}")])
         .args(["--media", &format!("127.0.0.1:{a_media}")])
         .args(["--duration", "3", "--auto-confirm", "--timeout", "10"])
         .arg("--play")
         .arg(&tone)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let dgrams = cap.stop();

@@ -24,8 +24,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use support::{
-    LinphoneOpts, Linphonec, Listener, events, find, free_port, read_wav, sotto, tone_share,
-    write_tone,
+    LinphoneOpts, Linphonec, Listener, events, find, free_port, read_wav, sotto, sotto_call,
+    tone_share, write_tone,
 };
 
 const SOTTO_TONE: f64 = 700.0;
@@ -57,6 +57,31 @@ impl Wavs {
     fn linphonec(&self, dir: &Path, opts: LinphoneOpts) -> Linphonec {
         Linphonec::start(dir, &self.lp_tone, &self.lp_rec, opts)
     }
+}
+
+/// linphonec (set up with `opts`) calls a `sotto listen` (with `listen_args`, stderr piped)
+/// that plays and records [`Wavs`] of `secs` seconds; returns once linphonec shows the SAS,
+/// with the directory everything lives in, the WAVs, both processes and linphonec's SAS.
+fn linphonec_calls_sotto(
+    secs: u32,
+    listen_args: &[&str],
+    opts: LinphoneOpts,
+) -> (tempfile::TempDir, Wavs, Listener, Linphonec, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = Wavs::new(tmp.path(), secs);
+    let sip_port = free_port();
+    let listener = Listener::start(sip_port, |c| {
+        c.args(listen_args)
+            .arg("--play")
+            .arg(&w.sotto_tone)
+            .arg("--record")
+            .arg(&w.sotto_rec)
+            .stderr(Stdio::piped());
+    });
+    let mut lp = w.linphonec(tmp.path(), opts);
+    lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
+    let lp_sas = lp.wait_sas(Duration::from_secs(10));
+    (tmp, w, listener, lp, lp_sas)
 }
 
 /// sotto's "secure" event must show linphonec's SAS.
@@ -116,18 +141,12 @@ fn sotto_calls_linphonec() {
         },
     );
 
-    let caller = sotto()
-        .args([
-            "--ephemeral",
-            "call",
-            &format!("sip:lp@127.0.0.1:{}", lp.sip_port),
-        ])
+    let caller = sotto_call(&format!("sip:lp@127.0.0.1:{}", lp.sip_port))
         .args(["--duration", "4", "--auto-confirm", "--timeout", "15"])
         .arg("--play")
         .arg(&w.sotto_tone)
         .arg("--record")
         .arg(&w.sotto_rec)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let ev = events(&caller.stdout);
@@ -157,27 +176,14 @@ fn sotto_calls_linphonec() {
 #[test]
 #[ignore = "needs linphonec (Debian linphone-cli)"]
 fn linphonec_calls_sotto_with_hold_and_resume() {
-    let tmp = tempfile::tempdir().unwrap();
-    let w = Wavs::new(tmp.path(), 12);
-    let sip_port = free_port();
-    let listener = Listener::start(sip_port, |c| {
-        c.args(["--timeout", "20"])
-            .arg("--play")
-            .arg(&w.sotto_tone)
-            .arg("--record")
-            .arg(&w.sotto_rec)
-            .stderr(Stdio::piped());
-    });
-
-    let mut lp = w.linphonec(
-        tmp.path(),
+    let (_tmp, w, listener, mut lp, lp_sas) = linphonec_calls_sotto(
+        12,
+        &["--timeout", "20"],
         LinphoneOpts {
             video: true,
             ..LinphoneOpts::default()
         },
     );
-    lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
-    let lp_sas = lp.wait_sas(Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(2500));
     // Hold and resume: two re-INVITEs (a=sendonly, then a=sendrecv) in the secure call.
     lp.send("pause");
@@ -307,27 +313,15 @@ fn check_sotto_summary_lenient(ev: &[serde_json::Value]) {
 #[test]
 #[ignore = "needs linphonec (Debian linphone-cli)"]
 fn a_g711_only_linphonec_gets_a_secure_g711_call() {
-    let tmp = tempfile::tempdir().unwrap();
     // Tones (700 Hz and 1000 Hz) well inside G.711's 4 kHz band.
-    let w = Wavs::new(tmp.path(), 8);
-    let sip_port = free_port();
-    let listener = Listener::start(sip_port, |c| {
-        c.args(["--timeout", "15", "--duration", "3"])
-            .arg("--play")
-            .arg(&w.sotto_tone)
-            .arg("--record")
-            .arg(&w.sotto_rec)
-            .stderr(Stdio::piped());
-    });
-    let mut lp = w.linphonec(
-        tmp.path(),
+    let (_tmp, w, listener, mut lp, lp_sas) = linphonec_calls_sotto(
+        8,
+        &["--timeout", "15", "--duration", "3"],
         LinphoneOpts {
             g711_only: true,
             ..LinphoneOpts::default()
         },
     );
-    lp.send(&format!("call sip:sotto@127.0.0.1:{sip_port}"));
-    let lp_sas = lp.wait_sas(Duration::from_secs(10));
     let (status, ev, err) = listener.finish();
     lp.wait_for("ended", Duration::from_secs(5));
     let log = lp.log.clone();

@@ -10,11 +10,9 @@
     reason = "test code"
 )]
 
-use std::process::Stdio;
-
 mod support;
 
-use support::{Listener, events, find, free_port, read_wav, sotto, tone_share, write_tone};
+use support::{Listener, events, find, free_port, read_wav, sotto_call, tone_share, write_tone};
 
 #[test]
 fn call_between_two_sotto_processes() {
@@ -27,16 +25,10 @@ fn call_between_two_sotto_processes() {
     let listener = Listener::start(sip_port, |c| {
         c.arg("--record").arg(&rec);
     });
-    let caller = sotto()
-        .args([
-            "--ephemeral",
-            "call",
-            &format!("sip:listener@127.0.0.1:{sip_port}"),
-        ])
+    let caller = sotto_call(&format!("sip:listener@127.0.0.1:{sip_port}"))
         .args(["--duration", "2", "--auto-confirm", "--timeout", "10"])
         .arg("--play")
         .arg(&tone)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(

@@ -377,6 +377,13 @@ pub fn sotto() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sotto"))
 }
 
+/// `sotto --ephemeral call URI` with stdin closed; the caller adds the rest.
+pub fn sotto_call(uri: &str) -> Command {
+    let mut c = sotto();
+    c.args(["--ephemeral", "call", uri]).stdin(Stdio::null());
+    c
+}
+
 /// `sotto` with its data in `dir` (a private data and config directory), as a shell command.
 pub fn sotto_in(dir: &Path, args: &str) -> String {
     format!(
