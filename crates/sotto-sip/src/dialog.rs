@@ -301,19 +301,23 @@ CSeq: 10 INVITE\r\nContact: <sip:alice@192.0.2.1>\r\nRoute: <sip:edge.example.co
         );
         let bye = d.new_request(Method::Bye, &via());
         assert_eq!(bye.uri.to_string(), "sip:bob@192.0.2.2:5062");
-        let routes: Vec<String> = bye
-            .headers
-            .routes()
-            .unwrap()
-            .iter()
-            .map(|r| r.uri.to_string())
-            .collect();
+        let routes = route_uris(&bye);
         assert_eq!(routes, ["sip:p1.example.com;lr", "sip:p2.example.com;lr"]);
         assert_eq!(bye.headers.cseq().unwrap().seq, 11);
         assert_eq!(bye.headers.to().unwrap().tag(), Some("b"));
         let ack = d.ack(10, &via());
         assert_eq!(ack.headers.cseq().unwrap().to_string(), "10 ACK");
         assert_eq!(d.local_seq, 11, "ACK takes no CSeq number");
+    }
+
+    /// The URIs of a request's Route headers, in order.
+    fn route_uris(req: &Request) -> Vec<String> {
+        req.headers
+            .routes()
+            .unwrap()
+            .iter()
+            .map(|r| r.uri.to_string())
+            .collect()
     }
 
     #[test]
@@ -325,13 +329,7 @@ CSeq: 10 INVITE\r\nContact: <sip:alice@192.0.2.1>\r\nRoute: <sip:edge.example.co
         let mut d = Dialog::uac(&inv, &ok).unwrap();
         let bye = d.new_request(Method::Bye, &via());
         assert_eq!(bye.uri.to_string(), "sip:strict.example.com");
-        let routes: Vec<String> = bye
-            .headers
-            .routes()
-            .unwrap()
-            .iter()
-            .map(|r| r.uri.to_string())
-            .collect();
+        let routes = route_uris(&bye);
         assert_eq!(routes, ["sip:bob@192.0.2.2"]);
     }
 

@@ -94,6 +94,15 @@ impl Message {
     }
 }
 
+/// A message as bytes: its start line, its headers with a Content-Length for `body`, and
+/// `body`.
+fn encode(mut start_line: String, headers: &Headers, body: &[u8]) -> Vec<u8> {
+    write_headers(&mut start_line, headers, body.len());
+    let mut out = start_line.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
 fn write_headers(out: &mut String, headers: &Headers, body_len: usize) {
     // Content-Length is always ours (the body's length), written where the first one was.
     let mut wrote_len = false;
@@ -126,11 +135,11 @@ impl Request {
 
     /// Encodes the request.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut s = format!("{} {} SIP/2.0\r\n", self.method, self.uri);
-        write_headers(&mut s, &self.headers, self.body.len());
-        let mut out = s.into_bytes();
-        out.extend_from_slice(&self.body);
-        out
+        encode(
+            format!("{} {} SIP/2.0\r\n", self.method, self.uri),
+            &self.headers,
+            &self.body,
+        )
     }
 
     /// Parses a request (datagram framing); a response is an error.
@@ -165,11 +174,11 @@ impl Request {
 impl Response {
     /// Encodes the response.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut s = format!("SIP/2.0 {} {}\r\n", self.status, self.reason);
-        write_headers(&mut s, &self.headers, self.body.len());
-        let mut out = s.into_bytes();
-        out.extend_from_slice(&self.body);
-        out
+        encode(
+            format!("SIP/2.0 {} {}\r\n", self.status, self.reason),
+            &self.headers,
+            &self.body,
+        )
     }
 
     /// Parses a response (datagram framing); a request is an error.
