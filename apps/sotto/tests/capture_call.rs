@@ -323,16 +323,7 @@ fn capture_of_a_sotto_to_linphonec_call() {
     );
     write_tone(&tone, 700.0, 48_000, 5);
     write_tone(&lp_tone, 1000.0, 48_000, 5);
-    let lp = Linphonec::start(
-        tmp.path(),
-        &lp_tone,
-        &lp_rec,
-        LinphoneOpts {
-            auto_answer: true,
-            rtcp_mux: true,
-            ..LinphoneOpts::default()
-        },
-    );
+    let lp = Linphonec::start(tmp.path(), &lp_tone, &lp_rec, LinphoneOpts::ANSWERING);
     let (a_sip, a_media) = (free_port(), free_rtp_port());
     let ports = [
         a_sip,

@@ -132,14 +132,7 @@ fn assert_heard(path: &std::path::Path, freq: f64, secs: f64, who: &str) {
 fn sotto_calls_linphonec() {
     let tmp = tempfile::tempdir().unwrap();
     let w = Wavs::new(tmp.path(), 8);
-    let mut lp = w.linphonec(
-        tmp.path(),
-        LinphoneOpts {
-            auto_answer: true,
-            rtcp_mux: true,
-            ..LinphoneOpts::default()
-        },
-    );
+    let mut lp = w.linphonec(tmp.path(), LinphoneOpts::ANSWERING);
 
     let caller = sotto_call(&format!("sip:lp@127.0.0.1:{}", lp.sip_port))
         .args(["--duration", "4", "--auto-confirm", "--timeout", "15"])
@@ -233,14 +226,7 @@ fn key_continuity_with_linphonec_across_two_calls() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("sotto-data");
     let w = Wavs::new(tmp.path(), 4);
-    let mut lp = w.linphonec(
-        tmp.path(),
-        LinphoneOpts {
-            auto_answer: true,
-            rtcp_mux: true,
-            ..LinphoneOpts::default()
-        },
-    );
+    let mut lp = w.linphonec(tmp.path(), LinphoneOpts::ANSWERING);
     let lp_port = lp.sip_port;
     let call = |secs: &str| {
         sotto()

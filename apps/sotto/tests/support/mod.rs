@@ -169,6 +169,16 @@ pub struct LinphoneOpts {
     pub g711_only: bool,
 }
 
+impl LinphoneOpts {
+    /// Answers calls by itself, with RTCP on the RTP port: the callee of sotto's calls.
+    pub const ANSWERING: Self = Self {
+        auto_answer: true,
+        rtcp_mux: true,
+        video: false,
+        g711_only: false,
+    };
+}
+
 fn linphonerc(sip_port: u16, rtp_port: u16, o: LinphoneOpts) -> String {
     let mux = u8::from(o.rtcp_mux);
     let video = u8::from(o.video);
