@@ -1,7 +1,8 @@
 //! The connection: transport (TCP, SOCKS5, TLS), stream negotiation (RFC 6120 §4–§7), and
 //! the task that owns the socket afterwards.
 
-use crate::stanza::{self, MessageHints, NS_PING, NS_ROSTER, ReceivedHints};
+use crate::handler::{Handled, handle_stanza};
+use crate::stanza::{self, MessageHints, NS_ROSTER};
 use crate::xml::{
     Element, NS_CLIENT, NS_STREAM, STREAM_END, StreamEvent, StreamParser, stream_header,
 };
@@ -289,7 +290,7 @@ async fn connect_inner(
         c.start_tls(&cfg, false).await?;
         features = c.open().await?;
     }
-    authenticate(&mut c, &features, &local, &cfg).await?;
+    let mechanism = authenticate(&mut c, &features, &local, &cfg).await?;
     let features = c.open().await?;
     if !features.has_child("bind", NS_BIND) {
         return Err(XmppError::Protocol(
@@ -352,6 +353,7 @@ async fn connect_inner(
         XmppClient {
             cmd: cmd_tx,
             bound,
+            mechanism,
             prefix,
             counter: AtomicU64::new(0),
             task,
@@ -360,12 +362,13 @@ async fn connect_inner(
     ))
 }
 
+/// SASL (RFC 6120 §6); returns the mechanism used.
 async fn authenticate(
     c: &mut Conn,
     features: &Element,
     local: &str,
     cfg: &XmppConfig,
-) -> Result<(), XmppError> {
+) -> Result<String, XmppError> {
     use sasl::client::Mechanism;
     use sasl::client::mechanisms::{Plain, Scram};
     use sasl::common::ChannelBinding;
@@ -434,7 +437,7 @@ async fn authenticate(
             mech.success(&data()?).map_err(|err| {
                 XmppError::AuthFailed(format!("server's SASL proof is wrong: {err}"))
             })?;
-            return Ok(());
+            return Ok(mech.name().to_owned());
         } else if e.is("failure", NS_SASL) {
             let cond = e
                 .children()
@@ -494,6 +497,7 @@ enum Command {
 pub struct XmppClient {
     cmd: mpsc::Sender<Command>,
     bound: String,
+    mechanism: String,
     prefix: String,
     counter: AtomicU64,
     task: tokio::task::JoinHandle<()>,
@@ -579,6 +583,11 @@ impl XmppClient {
     /// The full JID the server bound for us (`user@domain/resource`).
     pub fn bound_jid(&self) -> &str {
         &self.bound
+    }
+
+    /// The SASL mechanism the login used (`SCRAM-SHA-256`, `SCRAM-SHA-1` or `PLAIN`).
+    pub fn sasl_mechanism(&self) -> &str {
+        &self.mechanism
     }
 
     /// Send unavailable presence, close the stream and the TLS session, and wait (briefly)
@@ -721,136 +730,43 @@ impl Runner {
         self.backlog.push_back(ev);
     }
 
-    async fn reply(&mut self, el: &Element) -> Result<(), XmppError> {
-        self.conn.send_el(el).await
-    }
-
     async fn handle(&mut self, e: Element) -> Result<(), XmppError> {
-        if e.ns() != NS_CLIENT {
-            trace!(name = e.name(), ns = e.ns(), "non-stanza element ignored");
-            return Ok(());
-        }
-        match e.name() {
-            "message" => self.on_message(&e),
-            "presence" => self.on_presence(&e),
-            "iq" => self.on_iq(e).await?,
-            other => trace!(name = other, "unknown stanza ignored"),
-        }
-        Ok(())
-    }
-
-    fn on_message(&mut self, m: &Element) {
-        let Some(from) = m.get_attr("from") else {
-            return;
-        };
-        let ty = m.get_attr("type").unwrap_or("normal");
-        if ty == "error" {
-            let condition =
-                stanza::error_condition(m).unwrap_or_else(|| "undefined-condition".into());
-            self.emit(XmppEvent::MessageError {
-                from: from.to_owned(),
-                condition,
-            });
-            return;
-        }
-        if ty != "chat" && ty != "normal" {
-            return;
-        }
-        let Some(body) = m.get_child("body", NS_CLIENT) else {
-            return; // chat states, receipts...: nothing to show
-        };
-        // Never log the body.
-        trace!(from, "message");
-        self.emit(XmppEvent::Message {
-            from: from.to_owned(),
-            body: body.text_content(),
-            hints: ReceivedHints::of(m),
-        });
-    }
-
-    fn on_presence(&mut self, p: &Element) {
-        let Some(from) = p.get_attr("from") else {
-            return;
-        };
-        match p.get_attr("type") {
-            None => self.emit(XmppEvent::Presence {
-                from: from.to_owned(),
-                available: true,
-            }),
-            Some("unavailable") => self.emit(XmppEvent::Presence {
-                from: from.to_owned(),
-                available: false,
-            }),
-            Some("subscribe") => self.emit(XmppEvent::SubscriptionRequest {
-                from: stanza::bare(from).to_owned(),
-            }),
-            Some(other) => trace!(from, ty = other, "presence ignored"),
-        }
-    }
-
-    async fn on_iq(&mut self, iq: Element) -> Result<(), XmppError> {
-        let ty = iq.get_attr("type").unwrap_or("");
-        let from = iq.get_attr("from").unwrap_or("");
-        let own_bare = stanza::bare(&self.bound);
-        let from_self_or_server = from.is_empty() || from == own_bare || from == self.conn.domain;
-        match ty {
-            "result" | "error" => {
-                let id = iq.get_attr("id").unwrap_or("").to_owned();
+        match handle_stanza(&e, &self.bound, &self.conn.domain) {
+            Handled::Ignored => trace!(name = e.name(), "element ignored"),
+            Handled::Event(ev) => self.emit(ev),
+            Handled::Reply(reply, ev) => {
+                if let Some(XmppEvent::FileOfferRefused { from, .. }) = &ev {
+                    debug!(%from, "file offer refused");
+                }
+                self.conn.send_el(&reply).await?;
+                if let Some(ev) = ev {
+                    self.emit(ev);
+                }
+            }
+            Handled::Response {
+                id,
+                from,
+                from_own_account,
+            } => {
                 let Some((expected, _)) = self.pending_iq.get(&id) else {
                     trace!(%id, "IQ response with unknown id ignored");
                     return Ok(());
                 };
                 let ok = if expected.is_empty() {
-                    from_self_or_server
+                    from_own_account
                 } else {
-                    from == expected
+                    from.eq_ignore_ascii_case(expected)
                 };
                 if !ok {
                     warn!(%id, "IQ response from an unexpected sender ignored");
                     return Ok(());
                 }
                 if let Some((_, tx)) = self.pending_iq.remove(&id) {
-                    let _ = tx.send(iq);
+                    let _ = tx.send(e);
                 }
-                Ok(())
-            }
-            "get" | "set" => {
-                if ty == "set"
-                    && from_self_or_server
-                    && let Some(q) = iq.get_child("query", NS_ROSTER)
-                {
-                    // Roster push (RFC 6121 §2.1.6): only from our own account.
-                    let items = stanza::roster_items(q);
-                    self.reply(&stanza::iq_result(&iq)).await?;
-                    self.emit(XmppEvent::Roster(items));
-                    return Ok(());
-                }
-                if ty == "get" && iq.has_child("ping", NS_PING) {
-                    return self.reply(&stanza::iq_result(&iq)).await;
-                }
-                if let Some(offer) = stanza::file_offer(&iq) {
-                    debug!(from, "file offer refused");
-                    self.reply(&offer.refusal).await?;
-                    self.emit(XmppEvent::FileOfferRefused {
-                        from: from.to_owned(),
-                        what: offer.what,
-                    });
-                    return Ok(());
-                }
-                self.reply(&stanza::iq_error(
-                    &iq,
-                    "cancel",
-                    "service-unavailable",
-                    None,
-                ))
-                .await
-            }
-            _ => {
-                // RFC 6120 §8.2.3: an IQ without a valid type gets bad-request.
-                self.reply(&stanza::iq_error(&iq, "modify", "bad-request", None))
-                    .await
             }
         }
+        Ok(())
     }
 }
 

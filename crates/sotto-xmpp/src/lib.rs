@@ -55,6 +55,7 @@
 
 mod client;
 mod error;
+pub mod handler;
 pub mod socks5;
 pub mod stanza;
 mod tls;

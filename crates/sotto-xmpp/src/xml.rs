@@ -244,6 +244,9 @@ pub struct StreamParser {
     parser: rxml::Parser,
     stack: Vec<Element>,
     in_root: bool,
+    /// A `<` was seen at the start of the document (rxml would otherwise wait for the end
+    /// of leading junk such as an HTTP response before complaining).
+    started: bool,
     ended: bool,
     stanza_bytes: usize,
 }
@@ -278,6 +281,7 @@ impl StreamParser {
             parser: rxml::Parser::with_options(opts),
             stack: Vec::new(),
             in_root: false,
+            started: false,
             ended: false,
             stanza_bytes: 0,
         }
@@ -288,6 +292,13 @@ impl StreamParser {
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<StreamEvent>, XmppError> {
         let mut out = Vec::new();
         let mut buf = data;
+        if !self.started {
+            match data.iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'<') => self.started = true,
+                Some(_) => return Err(proto("not an XML stream")),
+                None => {}
+            }
+        }
         loop {
             if self.ended {
                 if buf.iter().all(u8::is_ascii_whitespace) {
@@ -448,6 +459,12 @@ mod tests {
     #[test]
     fn rejects_bad_roots_dtds_and_oversize() {
         assert!(StreamParser::new().feed(b"<foo/>").is_err());
+        assert!(
+            StreamParser::new()
+                .feed(b"HTTP/1.1 400 Bad Request\r\n")
+                .is_err()
+        );
+        assert!(StreamParser::new().feed(b"  \n").unwrap().is_empty());
         assert!(
             StreamParser::new()
                 .feed(b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>")
