@@ -1,5 +1,5 @@
-//! Bad input, through the `sotto` binary as a user meets it: an unknown or silent peer address,
-//! a port already in use, a damaged ZID cache (kept aside, never overwritten), a SIP phone
+//! Bad input, through the `sotto` binary as a user meets it: an unknown host, an address where
+//! nothing listens (told at once), a silent peer address, a port already in use, a damaged ZID cache (kept aside, never overwritten), a SIP phone
 //! without ZRTP (the call is refused with the reason), and bad configuration files (file, line
 //! and key named; nothing rewritten). Each asserts the exact message the user reads.
 #![allow(
@@ -66,15 +66,71 @@ fn an_unknown_peer_host_is_named_and_nothing_is_sent() {
     let o = env.run(&["call", "--headless", "sip:bob@no-such-host.invalid"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
+    // The user's words first, the resolver's after (its wording varies with the C library).
     assert!(
-        err.starts_with("sotto: error: resolving no-such-host.invalid:5060: "),
+        err.starts_with(
+            "sotto: error: cannot find the computer 'no-such-host.invalid' (check the address); \
+             the lookup said: "
+        ),
         "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // With a port, the name alone is shown.
+    let o = env.run(&["call", "--headless", "sip:bob@no-such-host.invalid:5070"]);
+    assert!(
+        stderr(&o).starts_with(
+            "sotto: error: cannot find the computer 'no-such-host.invalid' (check the address)"
+        ),
+        "{}",
+        stderr(&o)
     );
     // It failed before any call was attempted.
     let ev = events(&o.stdout);
     assert!(ev.iter().all(|e| e["event"] != "calling"), "{ev:?}");
 }
 
+#[test]
+fn an_address_where_nothing_listens_is_reported_at_once() {
+    let env = Env::new();
+    // A port nobody holds: the kernel answers the INVITE with an ICMP port unreachable.
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let uri = format!("sip:bob@{closed}");
+    let t = Instant::now();
+    let o = env.run(&["call", "--headless", "--timeout", "20", &uri]);
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(o.status.code(), Some(1));
+    let reason = format!("nothing answers at {closed} (no SIP phone is listening there)");
+    assert_eq!(stderr(&o), format!("sotto: error: {reason}\n"));
+    let ev = events(&o.stdout);
+    assert_eq!(find(&ev, "ended")["reason"], reason.as_str(), "{ev:?}");
+    let s = find(&ev, "summary");
+    assert_eq!(s["clear_rtp_sent"], 0, "{s}");
+    assert_eq!(s["zrtp_sent"], 0, "{s}");
+    // The port written out by the user, default 5060 left implicit, works the same.
+    let port = closed.port();
+    let o = env.run(&[
+        "call",
+        "--headless",
+        "--timeout",
+        "20",
+        "--peer",
+        &closed.to_string(),
+        "sip:bob@example.invalid",
+    ]);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "sotto: error: nothing answers at 127.0.0.1:{port} (no SIP phone is listening there)\n"
+        )
+    );
+}
+
+/// A bound socket that never answers sends no ICMP back: sotto cannot tell it from a slow phone
+/// and waits for its --timeout.
 #[test]
 fn a_peer_address_where_nobody_answers_gives_up_in_time() {
     let env = Env::new();

@@ -115,8 +115,22 @@ fn emit(v: Value) {
     println!("{v}");
 }
 
-fn event_json(e: &CallEvent) -> Value {
+/// What the JSON line says when the call's media is in the clear because the user allowed it.
+const INSECURE_DETAIL: &str =
+    "NOT ENCRYPTED: you allowed an insecure call; audio is sent and played in the clear";
+
+/// One event as a JSON object. `insecure`: the user allowed clear media (`--allow-insecure` or
+/// `allow_insecure` in config.toml), so the call is red for its whole length, as the phone's
+/// security state is, whatever ZRTP does later.
+fn event_json(e: &CallEvent, insecure: bool) -> Value {
     match e {
+        CallEvent::Connecting if insecure => json!({"event": "connecting", "state": "red",
+            "insecure": true, "detail": INSECURE_DETAIL}),
+        CallEvent::Secure(s) if insecure => json!({
+            "event": "secure", "state": "red", "insecure": true,
+            "detail": "ZRTP finished, but this call stays NOT ENCRYPTED: clear audio may already have been sent",
+            "sas": s.sas, "peer_zid": s.peer_zid.to_hex(),
+        }),
         CallEvent::Calling => json!({"event": "calling"}),
         CallEvent::IncomingCall { from } => json!({"event": "incoming_call", "from": from}),
         CallEvent::Ringing => json!({"event": "ringing"}),
@@ -188,16 +202,62 @@ async fn peer_for(uri: &str, explicit: Option<SocketAddr>) -> Result<SocketAddr>
         .ok_or_else(|| anyhow!("not a SIP URI: {uri}"))?;
     let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host = host.split(';').next().unwrap_or(host);
-    let hostport = if host.contains(':') && !host.ends_with(']') {
-        host.to_owned()
+    let (name, hostport) = if host.contains(':') && !host.ends_with(']') {
+        let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        (name, host.to_owned())
     } else {
-        format!("{host}:5060")
+        (host, format!("{host}:5060"))
     };
+    // A user typed this address: say what is wrong in their words first, the resolver's own
+    // words after.
     tokio::net::lookup_host(&hostport)
         .await
-        .with_context(|| format!("resolving {hostport}"))?
+        .map_err(|e| {
+            anyhow!("cannot find the computer '{name}' (check the address); the lookup said: {e}")
+        })?
         .next()
-        .ok_or_else(|| anyhow!("{hostport} has no address"))
+        .ok_or_else(|| {
+            anyhow!("cannot find the computer '{name}' (check the address); it has no address")
+        })
+}
+
+/// What the user reads when nothing listens at the address called.
+fn nothing_answers(peer: SocketAddr) -> String {
+    format!("nothing answers at {peer} (no SIP phone is listening there)")
+}
+
+/// Whether nothing at all listens on `peer`'s UDP port, so the INVITE can never be answered.
+///
+/// sotto's SIP socket is not connected (it talks to several addresses), and Linux reports an
+/// ICMP port unreachable only on a connected UDP socket (as `ECONNREFUSED` on its next receive).
+/// So this probes from a second, connected socket with empty datagrams, which SIP phones
+/// ignore. `false` when unsure: no ICMP comes back from a host that filters it, from a remote
+/// network that drops it, or when something answered; the call then runs its normal course.
+async fn nobody_listens(peer: SocketAddr) -> bool {
+    use std::io::ErrorKind::ConnectionRefused;
+    let any: SocketAddr = if peer.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let Ok(probe) = UdpSocket::bind(any).await else {
+        return false;
+    };
+    if probe.connect(peer).await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    for _ in 0..3 {
+        if let Err(e) = probe.send(&[]).await {
+            return e.kind() == ConnectionRefused;
+        }
+        match tokio::time::timeout(Duration::from_millis(400), probe.recv(&mut buf)).await {
+            Ok(Err(e)) => return e.kind() == ConnectionRefused,
+            Ok(Ok(_)) => return false,
+            Err(_) => {}
+        }
+    }
+    false
 }
 
 /// `sotto call`.
@@ -255,6 +315,7 @@ async fn run_async(
     let mut cfg = PhoneConfig::new(sip_addr, media_addr, "sotto", me.zid);
     cfg.display_name = Some(me.display_name.clone());
     conf.apply(&mut cfg, args.allow_insecure)?;
+    let insecure = cfg.allow_insecure;
     let me = sotto_store::LocalIdentity {
         display_name: cfg.display_name.clone().unwrap_or(me.display_name),
         ..me
@@ -361,30 +422,52 @@ async fn run_async(
             }
         }
     });
+    let mut called = None;
     if let Some((uri, peer)) = &target {
         let peer = peer_for(uri, peer.or_else(|| conf.via_registrar(uri))).await?;
         let target: Uri = uri.parse().map_err(|e| anyhow!("bad SIP URI {uri}: {e}"))?;
         cmd_tx.send(Command::Call { target, peer })?;
+        called = Some(peer);
     }
     let driver = run_phone(phone, sip, media, cmd_rx, ev_tx);
     let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
     let listening = target.is_none();
     let control = async {
         let mut secure = false;
+        // Connected with clear media, because the user allowed it.
+        let mut connected_insecure = false;
         let mut ended: Option<String> = None;
+        let mut unreachable: Option<String> = None;
         let mut hangup_at: Option<tokio::time::Instant> = None;
         let give_up = tokio::time::Instant::now() + timeout;
         let mut started = false;
+        // Watches for "nothing listens there" while the INVITE goes out; pending forever when
+        // there is nothing to watch or once it has said "not sure".
+        let probe = async {
+            match called {
+                Some(peer) if nobody_listens(peer).await => peer,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::pin!(probe);
         loop {
-            let wake = match (hangup_at, secure || (listening && !started)) {
+            let up = secure || connected_insecure;
+            let wake = match (hangup_at, up || (listening && !started)) {
                 (Some(h), _) => h,
                 (None, false) => give_up,
                 (None, true) => tokio::time::Instant::now() + Duration::from_secs(3600),
             };
             tokio::select! {
+                peer = &mut probe, if !started => {
+                    let reason = nothing_answers(peer);
+                    emit(json!({"event": "ended", "reason": reason}));
+                    unreachable = Some(reason);
+                    cmd_tx.send(Command::Hangup)?;
+                    break;
+                }
                 ev = ev_rx.recv() => {
                     let Some(ev) = ev else { break };
-                    emit(event_json(&ev.event));
+                    emit(event_json(&ev.event, insecure));
                     match &ev.event {
                         CallEvent::IncomingCall { .. } => {
                             started = true;
@@ -392,6 +475,17 @@ async fn run_async(
                                 cmd_tx.send(Command::Answer)?;
                             }
                         }
+                        // Something answered: the call is under way.
+                        CallEvent::Ringing => started = true,
+                        CallEvent::Connecting if insecure => {
+                            started = true;
+                            connected_insecure = true;
+                            if let Some(d) = args.duration {
+                                hangup_at = Some(tokio::time::Instant::now() + Duration::from_secs_f64(d.max(0.0)));
+                            }
+                        }
+                        CallEvent::Connecting => started = true,
+                        CallEvent::Secure(_) if insecure => {}
                         CallEvent::Secure(_) => {
                             secure = true;
                             if args.auto_confirm {
@@ -412,7 +506,7 @@ async fn run_async(
                     if hangup_at.is_some() {
                         hangup_at = None;
                         cmd_tx.send(Command::Hangup)?;
-                    } else if !secure {
+                    } else if !up {
                         emit(json!({"event": "error", "detail": "the call did not become secure in time"}));
                         cmd_tx.send(Command::Hangup)?;
                         // Give the BYE/CANCEL a moment, then stop.
@@ -423,15 +517,22 @@ async fn run_async(
             }
         }
         let _ = cmd_tx.send(Command::Stop);
-        Ok::<_, anyhow::Error>((secure, ended))
+        Ok::<_, anyhow::Error>((secure, connected_insecure, ended, unreachable))
     };
     let (phone, outcome) = tokio::join!(driver, control);
     let phone = phone.context("the phone driver failed")?;
-    let (secure, _ended) = outcome?;
+    let (secure, connected_insecure, _ended, unreachable) = outcome?;
     if let Some(s) = phone.stats() {
         emit(stats_json(s));
     }
     finish_recording(args, &heard)?;
+    if let Some(reason) = unreachable {
+        bail!(reason);
+    }
+    if connected_insecure {
+        eprintln!("sotto: warning: this call was NOT ENCRYPTED (you allowed an insecure call)");
+        return Ok(ExitCode::SUCCESS);
+    }
     if !secure {
         bail!("the call never became secure");
     }
