@@ -382,21 +382,23 @@ async fn authenticate(
                 .collect()
         })
         .unwrap_or_default();
-    let has = |m: &str| offered.iter().any(|o| o.trim() == m);
     let pw: &str = &cfg.password;
     let scram_err = |e: sasl::Error| XmppError::Misuse(format!("SCRAM setup: {e:?}"));
-    let mut mech: Box<dyn Mechanism + Send> = if has("SCRAM-SHA-256") {
-        Box::new(Scram::<Sha256>::new(local, pw, ChannelBinding::Unsupported).map_err(scram_err)?)
-    } else if has("SCRAM-SHA-1") {
-        Box::new(Scram::<Sha1>::new(local, pw, ChannelBinding::Unsupported).map_err(scram_err)?)
-    } else if has("PLAIN") {
+    let mut mech: Box<dyn Mechanism + Send> = match choose_mechanism(&offered) {
+        Some("SCRAM-SHA-256") => Box::new(
+            Scram::<Sha256>::new(local, pw, ChannelBinding::Unsupported).map_err(scram_err)?,
+        ),
+        Some("SCRAM-SHA-1") => {
+            Box::new(Scram::<Sha1>::new(local, pw, ChannelBinding::Unsupported).map_err(scram_err)?)
+        }
         // Only ever inside TLS: we never have a plaintext stream.
-        Box::new(Plain::new(local, pw))
-    } else {
-        return Err(XmppError::AuthFailed(format!(
-            "no supported SASL mechanism offered (server offers: {})",
-            offered.join(" ")
-        )));
+        Some(_) => Box::new(Plain::new(local, pw)),
+        None => {
+            return Err(XmppError::AuthFailed(format!(
+                "no supported SASL mechanism offered (server offers: {})",
+                offered.join(" ")
+            )));
+        }
     };
     let is_scram = mech.name().starts_with("SCRAM");
     let initial = zeroize::Zeroizing::new(mech.initial());
@@ -451,6 +453,15 @@ async fn authenticate(
             )));
         }
     }
+}
+
+/// Our preference among the offered SASL mechanisms: SCRAM-SHA-256, SCRAM-SHA-1, then
+/// PLAIN (acceptable only because the stream is always TLS by then). `-PLUS` variants are
+/// skipped: we do not do channel binding.
+fn choose_mechanism(offered: &[String]) -> Option<&'static str> {
+    ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
+        .into_iter()
+        .find(|m| offered.iter().any(|o| o.trim() == *m))
 }
 
 /// Value of `k=` in a SCRAM message.
@@ -773,6 +784,24 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mechanism_preference() {
+        let v = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            choose_mechanism(&v(&["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"])),
+            Some("SCRAM-SHA-256")
+        );
+        assert_eq!(
+            choose_mechanism(&v(&["PLAIN", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"])),
+            Some("SCRAM-SHA-1")
+        );
+        assert_eq!(choose_mechanism(&v(&["PLAIN"])), Some("PLAIN"));
+        assert_eq!(
+            choose_mechanism(&v(&["DIGEST-MD5", "SCRAM-SHA-1-PLUS"])),
+            None
+        );
+    }
 
     #[test]
     fn bare_jid_validation() {

@@ -75,10 +75,22 @@ async fn starttls_and_direct_tls_login_bind_and_roster() {
     let p = Prosody::start();
     p.register("alice", "pw-alice");
     for mode in [TlsMode::StartTls, TlsMode::DirectTls] {
+        let t0 = std::time::Instant::now();
         let (c, mut rx) = connect(config(&p, "alice", "pw-alice", mode))
             .await
             .unwrap_or_else(|e| panic!("{mode:?}: {e}\n{}", p.log()));
         assert_eq!(c.bound_jid(), "alice@sotto.test/test-alice", "{mode:?}");
+        eprintln!(
+            "{mode:?} login (TCP, TLS, {}, bind, roster) took {:?}",
+            c.sasl_mechanism(),
+            t0.elapsed()
+        );
+        // Prosody's internal_hashed store only supports SCRAM; PLAIN is never used here.
+        assert!(
+            c.sasl_mechanism().starts_with("SCRAM-SHA-"),
+            "{}",
+            c.sasl_mechanism()
+        );
         let ev = wait_for(&mut rx, "roster", |e| matches!(e, XmppEvent::Roster(_))).await;
         assert_eq!(ev, XmppEvent::Roster(vec![]));
         // A round trip through the live session: ping our own server.
