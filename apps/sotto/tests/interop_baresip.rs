@@ -419,8 +419,11 @@ fn d_allow_insecure_connects_red_for_the_whole_call_and_audio_flows() {
     let (got, rate) = read_wav(&heard);
     assert_eq!(rate, 48_000);
     let tail = &got[got.len() / 3..];
-    let share = tone_share(tail, 700.0, rate);
-    assert!(share > 0.5, "700 Hz share {share:.3} in what sotto heard");
+    let sotto_share = tone_share(tail, 700.0, rate);
+    assert!(
+        sotto_share > 0.5,
+        "700 Hz share {sotto_share:.3} in what sotto heard"
+    );
     // baresip heard sotto's 440 Hz tone.
     b.wait_for("terminated", Duration::from_secs(5));
     let dump = b.decoded_wav().expect("baresip dumped no decoded audio");
@@ -432,5 +435,8 @@ fn d_allow_insecure_connects_red_for_the_whole_call_and_audio_flows() {
     let tail = &got[got.len() / 3..];
     let share = tone_share(tail, 440.0, rate);
     assert!(share > 0.5, "440 Hz share {share:.3} in what baresip heard");
-    eprintln!("insecure call: sotto heard 700 Hz, baresip heard 440 Hz ({share:.3}); {stats:?}");
+    eprintln!(
+        "insecure call: 700 Hz share {sotto_share:.3} at sotto, 440 Hz share {share:.3} at \
+         baresip; baresip {stats:?}"
+    );
 }

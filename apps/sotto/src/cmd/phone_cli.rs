@@ -1,6 +1,10 @@
 //! `sotto call` and `sotto listen`, headless: audio from/to WAV files, one JSON object per event
 //! on stdout, commands on stdin (`answer`, `reject`, `hangup`, `confirm`, `reject-sas`).
 //!
+//! A call to an address where nothing listens (an ICMP port unreachable comes back) ends at once
+//! with "nothing answers at HOST:PORT"; with `--allow-insecure` a call that connects in the clear
+//! is shown red (`"insecure": true`) for its whole length and exits 0 with a warning on stderr.
+//!
 //! Nothing about the call is written to disk except the ZID cache entry ZRTP needs for key
 //! continuity (and not even that with `--ephemeral`), and the recording the user asked for.
 
