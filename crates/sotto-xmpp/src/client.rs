@@ -687,6 +687,8 @@ impl Runner {
                         let r = self.conn.send(&xml).await;
                         let failed = r.is_err();
                         if let (Ok(()), Some((id, to, tx))) = (&r, iq) {
+                            // Forget requests whose caller gave up (timed out or dropped).
+                            self.pending_iq.retain(|_, (_, w)| !w.is_closed());
                             self.pending_iq.insert(id, (to, tx));
                         }
                         let _ = done.send(r);

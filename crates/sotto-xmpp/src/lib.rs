@@ -40,9 +40,10 @@
 //!   file given in [`XmppConfig::trusted_root`]. There is no "accept any certificate" switch.
 //! - Never a plaintext stream: STARTTLS is required (a server that does not offer it is an
 //!   error), SASL PLAIN is used only inside TLS and only if no SCRAM mechanism is offered.
-//! - With a proxy, the server name goes to the proxy as a SOCKS5 DOMAINNAME; this crate does
-//!   no DNS lookup at all (it never resolves names itself, with or without a proxy: a
-//!   direct connection lets `tokio::net::TcpStream::connect` resolve host:port, no SRV).
+//! - With a proxy, the only socket opened is to the proxy's address and the server name
+//!   goes to the proxy as a SOCKS5 DOMAINNAME: no DNS lookup happens on this machine (tested
+//!   with a name only the proxy can resolve). Without a proxy, `TcpStream::connect` resolves
+//!   host:port with the system resolver (A/AAAA; no SRV lookups).
 //! - Incoming file offers (XEP-0096 SI, XEP-0234 Jingle, XEP-0066 OOB IQ) are refused and
 //!   reported as [`XmppEvent::FileOfferRefused`]; unknown IQ get/set are answered with
 //!   `service-unavailable` (RFC 6120 §8.4).
