@@ -211,8 +211,16 @@ async fn two_clients_exchange_messages_both_ways_with_otr_hints() {
     let (b, mut brx) = login(&p, "bob").await;
     a.set_presence(true).await.unwrap();
     b.set_presence(true).await.unwrap();
-    // Let presence settle so the bare-JID message is routed to an available resource.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Bob's presence is processed once the server reflects it to him (RFC 6121 §4.2.2);
+    // only then does a message to his bare JID have an available resource to go to.
+    let bob_full = b.bound_jid().to_owned();
+    wait_for(&mut brx, "own presence", |e| {
+        *e == XmppEvent::Presence {
+            from: bob_full.clone(),
+            available: true,
+        }
+    })
+    .await;
 
     // Non-ASCII, markup characters, to the bare JID, with OTR hints.
     let hello = "Grüße aus Zürich — 世界 🎉 <b>&amp;</b> 'quoted' \"double\"";
