@@ -496,3 +496,21 @@ async fn file_offers_are_refused_and_unknown_iqs_get_service_unavailable() {
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs Debian's prosody and openssl"]
+async fn non_ascii_password_logs_in_with_scram() {
+    let p = Prosody::start();
+    // Already in SASLprep normal form (NFKC, no mapped characters), which the `sasl` crate
+    // assumes (it does not apply SASLprep itself).
+    let pw = "pässwörd-日本-😀";
+    p.register("dora", pw);
+    let mut c = XmppConfig::new(&p.jid("dora"), pw);
+    c.server = Some(("127.0.0.1".into(), p.c2s_port));
+    c.trusted_root = Some(p.ca_path());
+    let (client, _rx) = connect(c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.log()));
+    assert!(client.sasl_mechanism().starts_with("SCRAM-"));
+    client.close().await.unwrap();
+}
