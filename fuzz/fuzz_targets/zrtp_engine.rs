@@ -1,6 +1,7 @@
 //! Two ZRTP engines talk while the fuzzer decides, packet by packet, what the network does:
 //! deliver, drop, duplicate, corrupt a byte (with the CRC fixed so the engine's own checks are
-//! reached), inject raw bytes, advance time, confirm or reject the SAS. Nothing may panic, and
+//! reached), inject raw bytes, advance time, confirm or reject the SAS. The first byte picks the
+//! responder's role and the key agreement (defaults, EC25, EC38 or X448). Nothing may panic, and
 //! if both sides report Secure they must agree on the keys.
 #![no_main]
 
@@ -11,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use sotto_proto::crypto::Random;
 use sotto_proto::{Ssrc, Zid};
 use sotto_zrtp::packet::{Packet, crc32c};
-use sotto_zrtp::{Config, Event, Input, Output, RoleSetting, SecureInfo, ZrtpSession};
+use sotto_zrtp::{Config, Event, Input, KeyAgreement, Output, RoleSetting, SecureInfo, ZrtpSession};
 
 struct Counter(u64);
 impl Random for Counter {
@@ -41,9 +42,12 @@ impl Side {
     }
 }
 
-fn side(n: u8, role: RoleSetting, now: Instant) -> Side {
+fn side(n: u8, role: RoleSetting, ka: Option<KeyAgreement>, now: Instant) -> Side {
     let mut c = Config::new(Zid([n; 12]), Ssrc(u32::from(n)), 1_700_000_000);
     c.role = role;
+    if let Some(k) = ka {
+        c.algorithms.key_agreements = vec![k];
+    }
     let s = ZrtpSession::new(c, Box::new(Counter(u64::from(n))), None, now).unwrap();
     let mut x = Side { s, out: VecDeque::new(), secure: None };
     x.drain();
@@ -52,8 +56,16 @@ fn side(n: u8, role: RoleSetting, now: Instant) -> Side {
 
 fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
-    let role_b = if data.first().copied().unwrap_or(0) & 1 == 0 { RoleSetting::Responder } else { RoleSetting::Initiator };
-    let mut sides = [side(1, RoleSetting::Initiator, now), side(2, role_b, now)];
+    let first = data.first().copied().unwrap_or(0);
+    let role_b = if first & 1 == 0 { RoleSetting::Responder } else { RoleSetting::Initiator };
+    // Bits 1-2 of the first byte: the defaults (X255) or only EC25, EC38 or X448 on offer.
+    let ka = match (first >> 1) & 3 {
+        1 => Some(KeyAgreement::Ec25),
+        2 => Some(KeyAgreement::Ec38),
+        3 => Some(KeyAgreement::X448),
+        _ => None,
+    };
+    let mut sides = [side(1, RoleSetting::Initiator, ka, now), side(2, role_b, ka, now)];
     let mut i = 1;
     while i < data.len() {
         let op = data[i];
