@@ -349,6 +349,9 @@ pub enum Message {
     PingAck(PingAck),
 }
 
+/// At most this many algorithms per class in a Hello (§5.2).
+const MAX_HELLO_ALGOS: usize = 7;
+
 fn algo_list<T>(r: &mut Reader<'_>, n: usize, f: fn(AlgoCode) -> T) -> Result<Vec<T>, WireError> {
     (0..n)
         .map(|_| Ok(f(AlgoCode::new(r.take_array::<4>()?))))
@@ -432,6 +435,12 @@ impl Message {
                 let ac = usize::from(f2 & 0x0f);
                 let kc = usize::from(f3 >> 4);
                 let sc = usize::from(f3 & 0x0f);
+                // §5.2: each list holds at most seven algorithms; the 4-bit counts could say 15.
+                if [hc, cc, ac, kc, sc].iter().any(|&n| n > MAX_HELLO_ALGOS) {
+                    return Err(WireError::Invalid {
+                        what: "Hello algorithm count over 7",
+                    });
+                }
                 let hashes = algo_list(&mut r, hc, HashAlgo::from_code)?;
                 let ciphers = algo_list(&mut r, cc, CipherAlgo::from_code)?;
                 let auth_tags = algo_list(&mut r, ac, AuthTag::from_code)?;
@@ -589,7 +598,7 @@ impl Message {
                 w.bytes(&h.client_id);
                 w.bytes(&h.h3);
                 w.bytes(h.zid.as_bytes());
-                let n = |len: usize| (len.min(7)) as u8;
+                let n = |len: usize| (len.min(MAX_HELLO_ALGOS)) as u8;
                 let (hc, cc, ac, kc, sc) = (
                     n(h.hashes.len()),
                     n(h.ciphers.len()),
@@ -870,6 +879,63 @@ mod tests {
             let b = ConfirmBody { h0, pbx_enrollment: f & 8 != 0, sas_verified: f & 4 != 0,
                 allow_clear: f & 2 != 0, disclosure: f & 1 != 0, cache_expiry: exp, signature: sig.concat() };
             prop_assert_eq!(ConfirmBody::parse(&b.to_bytes()).unwrap(), b);
+        }
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn hello_with_more_than_seven_algorithms_in_a_class_is_malformed() {
+        // RFC 6189 §5.2: hc, cc, ac, kc and sc count up to seven algorithms each. Found by the
+        // zrtp_message fuzz target: a Hello whose 4-bit cc said 15 parsed, then re-emitted with
+        // seven (emit caps at seven), so parse(emit(m)) != m.
+        let crash = unhex(concat!(
+            "505a004048656c6c6f202020322e313020202020202020208a0e87e2bcd020e4",
+            "c61c04d426c853b267d442f8485337394543cc754d386c744233322042323536",
+            "cc20e4c61c04d426c853b242d467f8842dbc3b4e750dd7e7f98a7d0042013739",
+            "01010101010100022222533530d0533338ffffffbb3141475331485333324853",
+            "37394543cc754d386c744233322042323536cc20e4c61c04d426c853b267d442",
+            "f8842dbc3b4e750dd7e7f98a7d00420101010101010153314853333248533739",
+            "4543cc754d386c744201010100022222533530d0533338ffffffbb3141475331",
+            "48533332487337394543cc754d386c744233322042323536cc987a9ebb6c73d1",
+        ));
+        assert!(Message::parse(&crash).is_err());
+        let hello = |cc: u8| {
+            let mut m = Message::Hello(Hello {
+                version: VERSION,
+                client_id: [b' '; 16],
+                h3: [0; 32],
+                zid: Zid([0; 12]),
+                signature_capable: false,
+                mitm: false,
+                passive: false,
+                hashes: vec![],
+                ciphers: vec![CipherAlgo::Aes1; 7],
+                auth_tags: vec![],
+                key_agreements: vec![],
+                sas_types: vec![],
+                mac: [0; 8],
+            })
+            .emit();
+            if cc > 7 {
+                // Claim `cc` ciphers and make the message long enough to hold them.
+                m[12 + 4 + 16 + 32 + 12 + 2] = cc << 4;
+                let mac = m.split_off(m.len() - 8);
+                m.extend(std::iter::repeat_n(*b"AES1", usize::from(cc - 7)).flatten());
+                m.extend(mac);
+                let words = u16::try_from(m.len() / 4).unwrap();
+                m[2..4].copy_from_slice(&words.to_be_bytes());
+            }
+            m
+        };
+        assert!(Message::parse(&hello(7)).is_ok());
+        for cc in 8..=15 {
+            assert!(Message::parse(&hello(cc)).is_err(), "cc = {cc}");
         }
     }
 
