@@ -9,7 +9,7 @@
     reason = "test code"
 )]
 //! `sotto chat` end to end: sotto (headless) against an independent OTR peer — Debian's libotr
-//! 4.1 (our harness `tests/peers/libotr_chat_peer.c`) behind Debian's slixmpp
+//! 4.1 (sotto-otr's harness `crates/sotto-otr/tests/c/libotr_peer.c`) behind Debian's slixmpp
 //! (`tests/peers/xmpp_otr_bridge.py`) — through a private Prosody on 127.0.0.1 (no archive, no
 //! offline storage), over STARTTLS with the test's own CA.
 //!
@@ -30,48 +30,22 @@
 //! Run with `cargo test -p sotto --test chat_prosody -- --ignored` (needs prosody,
 //! libotr5-dev, pkg-config, python3-slixmpp).
 
+#[path = "../../../crates/sotto-otr/tests/support/libotr_build.rs"]
+mod libotr_build;
 #[path = "../../../crates/sotto-xmpp/tests/support/prosody.rs"]
 mod prosody;
+
+use libotr_build::libotr_peer;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Compiles the libotr harness once.
-fn libotr_peer() -> PathBuf {
-    static H: OnceLock<PathBuf> = OnceLock::new();
-    H.get_or_init(|| {
-        let flags = Command::new("pkg-config")
-            .args(["--cflags", "--libs", "libotr"])
-            .output()
-            .expect("pkg-config is missing (apt-get install pkg-config)");
-        assert!(
-            flags.status.success(),
-            "libotr not found by pkg-config: apt-get install libotr5-dev ({})",
-            String::from_utf8_lossy(&flags.stderr)
-        );
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libotr_chat_peer");
-        let src = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/peers/libotr_chat_peer.c"
-        );
-        let mut cmd = Command::new("cc");
-        cmd.args(["-O1", "-Wall", "-o"]).arg(&out).arg(src);
-        cmd.args(String::from_utf8(flags.stdout).unwrap().split_whitespace());
-        cmd.arg("-lgcrypt");
-        let st = cmd.status().expect("cc is missing");
-        assert!(st.success(), "compiling the libotr harness failed");
-        out
-    })
-    .clone()
-}
 
 fn check_slixmpp() {
     let ok = Command::new("/usr/bin/python3")
@@ -252,7 +226,7 @@ impl Peer {
             .args([contact, "--"])
             .arg(libotr_peer())
             .arg(workdir)
-            .args([account, contact, "300"])
+            .args(["300", "keep,insecure", account, contact])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

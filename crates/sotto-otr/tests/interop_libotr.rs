@@ -18,44 +18,20 @@
 //! Run with `cargo test -p sotto-otr --test interop_libotr -- --ignored`.
 
 use sotto_otr::{Config, Event, LongTermKey, OtrState, SmpOutcome};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+#[path = "support/libotr_build.rs"]
+mod libotr_build;
 mod support;
+use libotr_build::libotr_peer as harness;
 use support::{ForeignPeer, Harness, Sotto, exchange, max_sender_keyid, pump, rng};
 
 fn key() -> Arc<LongTermKey> {
     static K: OnceLock<Arc<LongTermKey>> = OnceLock::new();
     K.get_or_init(|| Arc::new(LongTermKey::generate(&mut rng(77))))
         .clone()
-}
-
-/// Compile the harness once.
-fn harness() -> PathBuf {
-    static H: OnceLock<PathBuf> = OnceLock::new();
-    H.get_or_init(|| {
-        let flags = Command::new("pkg-config")
-            .args(["--cflags", "--libs", "libotr"])
-            .output()
-            .expect("pkg-config is missing (apt-get install pkg-config)");
-        assert!(
-            flags.status.success(),
-            "libotr not found by pkg-config: apt-get install libotr5-dev ({})",
-            String::from_utf8_lossy(&flags.stderr)
-        );
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libotr_peer");
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/libotr_peer.c");
-        let mut cmd = Command::new("cc");
-        cmd.args(["-O1", "-Wall", "-o"]).arg(&out).arg(src);
-        cmd.args(String::from_utf8(flags.stdout).unwrap().split_whitespace());
-        cmd.arg("-lgcrypt");
-        let st = cmd.status().expect("cc is missing");
-        assert!(st.success(), "compiling the libotr harness failed");
-        out
-    })
-    .clone()
 }
 
 fn hex_of(s: &str) -> String {

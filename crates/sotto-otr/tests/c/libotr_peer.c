@@ -1,10 +1,14 @@
-/* An independent OTR v3 peer for sotto-otr's interop tests, on Debian's libotr (4.1).
+/* An independent OTR peer on Debian's libotr (4.1), shared by sotto-otr's interop tests
+ * (tests/interop_libotr.rs) and `sotto chat`'s end-to-end tests (apps/sotto/tests/
+ * chat_prosody.rs, behind apps/sotto/tests/peers/xmpp_otr_bridge.py).
  *
  * Line protocol on stdin/stdout; payloads are hex so that texts with newlines (query
  * messages) stay on one line:
  *   stdin:  net HEX | send HEX | query | smp HEXSECRET [HEXQUESTION] | smp_respond HEXSECRET
  *           | smp_abort | end | symkey USE HEXDATA | quit
  *   stdout: net HEX                  a network message for sotto
+ *           insecure                 the private conversation ended on our side (only with
+ *                                    the "insecure" flag)
  *           msg ENC HEX              a message shown to the user (ENC 1 if it came encrypted)
  *           smp success|failure|abort|cheated|error|ask [HEXQUESTION]
  *           secure VERSION THEIRFP   gone secure (their fingerprint, 40 hex digits)
@@ -13,8 +17,12 @@
  *           symkey USE HEXDATA HEXKEY  / symkey_sent USE HEXKEY
  *           fp HUMANFP               our fingerprint, at start
  *           ready                    command processed
- * Usage: libotr_peer WORKDIR [FRAGMENT_SIZE [FLAGS]]
- *   FLAGS may contain "v2only" (policy without ALLOW_V3) and "tag" (SEND_WHITESPACE_TAG).
+ * Usage: libotr_peer WORKDIR [FRAGMENT_SIZE [FLAGS [ACCOUNT PEER]]]
+ *   FLAGS may contain "v2only" (policy without ALLOW_V3), "tag" (SEND_WHITESPACE_TAG),
+ *   "keep" (a peer that lives longer than one conversation: its DSA key and instance tag are
+ *   kept in WORKDIR and re-read on the next start, so sotto sees the same fingerprint across
+ *   restarts) and "insecure" (report gone_insecure). FLAGS "-" means none.
+ *   ACCOUNT and PEER default to libotr@example.org and sotto@example.org.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,9 +34,11 @@
 #include <libotr/privkey.h>
 #include <libotr/instag.h>
 
-#define ACC "libotr@example.org"
 #define PROTO "xmpp"
-#define PEER "sotto@example.org"
+
+static const char *ACC = "libotr@example.org";
+static const char *PEER = "sotto@example.org";
+static int report_insecure = 0;
 
 static OtrlUserState us;
 static ConnContext *secure_ctx = NULL;
@@ -87,7 +97,12 @@ static void op_gone_secure(void *o, ConnContext *c) {
     printf("\n");
     fflush(stdout);
 }
-static void op_gone_insecure(void *o, ConnContext *c) { (void)o; (void)c; }
+static void op_gone_insecure(void *o, ConnContext *c) {
+    (void)o; (void)c;
+    if (!report_insecure) return;
+    printf("insecure\n");
+    fflush(stdout);
+}
 static void op_still_secure(void *o, ConnContext *c, int r) {
     (void)r; op_gone_secure(o, c);
 }
@@ -156,12 +171,25 @@ int main(int argc, char **argv) {
     if (argc > 2) frag_size = atoi(argv[2]);
     if (argc > 3 && strstr(argv[3], "v2only")) policy &= ~OTRL_POLICY_ALLOW_V3;
     if (argc > 3 && strstr(argv[3], "tag")) policy |= OTRL_POLICY_SEND_WHITESPACE_TAG;
+    int keep = argc > 3 && strstr(argv[3], "keep");
+    report_insecure = argc > 3 && strstr(argv[3], "insecure");
+    if (argc > 5) {
+        ACC = argv[4];
+        PEER = argv[5];
+    }
     snprintf(keyfile, sizeof keyfile, "%s/otr.key", argv[1]);
     snprintf(instagfile, sizeof instagfile, "%s/otr.instag", argv[1]);
     OTRL_INIT;
     us = otrl_userstate_create();
-    otrl_privkey_generate(us, keyfile, ACC, PROTO);
-    otrl_instag_generate(us, instagfile, ACC, PROTO);
+    if (keep) {
+        /* Read the key and instance tag if there are some; make (and save) the missing. */
+        otrl_privkey_read(us, keyfile);
+        otrl_instag_read(us, instagfile);
+    }
+    if (otrl_privkey_find(us, ACC, PROTO) == NULL)
+        otrl_privkey_generate(us, keyfile, ACC, PROTO);
+    if (otrl_instag_find(us, ACC, PROTO) == NULL)
+        otrl_instag_generate(us, instagfile, ACC, PROTO);
     char fp[OTRL_PRIVKEY_FPRINT_HUMAN_LEN];
     otrl_privkey_fingerprint(us, fp, ACC, PROTO);
     printf("fp %s\nready\n", fp);
