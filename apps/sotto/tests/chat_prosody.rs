@@ -34,8 +34,10 @@
 mod libotr_build;
 #[path = "../../../crates/sotto-xmpp/tests/support/prosody.rs"]
 mod prosody;
+mod support;
 
 use libotr_build::libotr_peer;
+use support::Tmux;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -75,16 +77,113 @@ fn line_reader(who: &'static str, out: impl std::io::Read + Send + 'static) -> R
     rx
 }
 
-/// The sotto process: JSON events out, typed lines in.
-struct Sotto {
+/// A child process driven by lines: typed lines in; its stdout lines, parsed, kept in order.
+struct Proc<T> {
+    who: &'static str,
     child: Child,
     stdin: Option<ChildStdin>,
     rx: Receiver<String>,
-    seen: Vec<Value>,
+    parse: fn(&str) -> T,
+    seen: Vec<T>,
     next: usize,
 }
 
-impl Sotto {
+impl<T: Clone + std::fmt::Debug> Proc<T> {
+    /// Spawns `cmd` with piped stdin/stdout (stderr inherited).
+    fn start(who: &'static str, cmd: &mut Command, parse: fn(&str) -> T) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let rx = line_reader(who, child.stdout.take().unwrap());
+        Self {
+            who,
+            child,
+            stdin,
+            rx,
+            parse,
+            seen: Vec::new(),
+            next: 0,
+        }
+    }
+
+    fn cmd(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line (after the ones already consumed) that matches.
+    fn wait(&mut self, what: &str, pred: impl Fn(&T) -> bool) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            while self.next < self.seen.len() {
+                let v = &self.seen[self.next];
+                self.next += 1;
+                if pred(v) {
+                    return v.clone();
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(l) => {
+                    let v = (self.parse)(&l);
+                    self.seen.push(v);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "{}: no {what} within {WAIT:?}; seen: {:#?}",
+                        self.who, self.seen
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("{} exited before {what}; seen: {:#?}", self.who, self.seen)
+                }
+            }
+        }
+    }
+
+    /// Takes in the lines already printed, without waiting.
+    fn drain(&mut self) {
+        while let Ok(l) = self.rx.try_recv() {
+            let v = (self.parse)(&l);
+            self.seen.push(v);
+        }
+    }
+
+    /// End of input: waits for the process to exit and takes in its last lines.
+    fn exit(&mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                self.drain();
+                return st;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.who);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl<T> Drop for Proc<T> {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sotto process: JSON events out, typed lines in.
+type Sotto = Proc<Value>;
+
+fn parse_event(l: &str) -> Value {
+    serde_json::from_str(l).unwrap_or_else(|e| panic!("sotto printed a non-JSON line {l:?}: {e}"))
+}
+
+impl Proc<Value> {
     fn spawn(srv: &Server, data: &Path, account: &str, contact: &str) -> Self {
         Self::spawn_with(srv, data, account, contact, &[])
     }
@@ -102,63 +201,15 @@ impl Sotto {
         if !extra.contains(&"--server") {
             cmd.args(["--server", &format!("127.0.0.1:{}", srv.port)]);
         }
-        let mut child = cmd
-            .arg("--ca")
+        cmd.arg("--ca")
             .arg(&srv.ca)
             .args(["--otr-fragment-size", "300"])
             .args(extra)
             .arg(contact)
-            .env_remove("SOTTO_XMPP_PASSWORD")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        let rx = line_reader("sotto", child.stdout.take().unwrap());
-        let mut s = Self {
-            child,
-            stdin,
-            rx,
-            seen: Vec::new(),
-            next: 0,
-        };
+            .env_remove("SOTTO_XMPP_PASSWORD");
+        let mut s = Self::start("sotto", &mut cmd, parse_event);
         s.wait("connected", |v| v["event"] == "connected");
         s
-    }
-
-    fn cmd(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The next event (after the ones already consumed) that matches.
-    fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            while self.next < self.seen.len() {
-                let v = &self.seen[self.next];
-                self.next += 1;
-                if pred(v) {
-                    return v.clone();
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(l) => {
-                    let v: Value = serde_json::from_str(&l)
-                        .unwrap_or_else(|e| panic!("sotto printed a non-JSON line {l:?}: {e}"));
-                    self.seen.push(v);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("sotto: no {what} within {WAIT:?}; events: {:#?}", self.seen)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("sotto exited before {what}; events: {:#?}", self.seen)
-                }
-            }
-        }
     }
 
     fn wait_state(&mut self, state: &str) -> Value {
@@ -173,31 +224,29 @@ impl Sotto {
 
     /// End of input: sotto ends the conversation, logs out and exits 0.
     fn finish(mut self) -> Vec<Value> {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                assert!(st.success(), "sotto exited with {st}: {:#?}", self.seen);
-                break;
-            }
-            assert!(Instant::now() < deadline, "sotto did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        while let Ok(l) = self.rx.try_recv() {
-            self.seen.push(serde_json::from_str(&l).unwrap());
-        }
+        let st = self.exit();
+        assert!(st.success(), "sotto exited with {st}: {:#?}", self.seen);
         std::mem::take(&mut self.seen)
     }
 }
 
-/// The independent peer: libotr behind slixmpp.
+/// The independent peer: libotr behind slixmpp (its stdout lines as they are).
 struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    rx: Receiver<String>,
-    seen: Vec<String>,
-    next: usize,
+    io: Proc<String>,
     fingerprint: String,
+}
+
+impl std::ops::Deref for Peer {
+    type Target = Proc<String>;
+    fn deref(&self) -> &Proc<String> {
+        &self.io
+    }
+}
+
+impl std::ops::DerefMut for Peer {
+    fn deref_mut(&mut self) -> &mut Proc<String> {
+        &mut self.io
+    }
 }
 
 fn hex_of(s: &str) -> String {
@@ -218,57 +267,21 @@ impl Peer {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/peers/xmpp_otr_bridge.py"
         );
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(bridge)
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(bridge)
             .args([account, &srv.password(account), "127.0.0.1"])
             .arg(srv.port.to_string())
             .arg(&srv.ca)
             .args([contact, "--"])
             .arg(libotr_peer())
             .arg(workdir)
-            .args(["300", "keep,insecure", account, contact])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        let rx = line_reader("peer", child.stdout.take().unwrap());
-        let mut p = Self {
-            child,
-            stdin,
-            rx,
-            seen: Vec::new(),
-            next: 0,
-            fingerprint: String::new(),
-        };
-        let fp = p.wait("fingerprint", |l| l.starts_with("fp "));
-        p.fingerprint = fp[3..].to_owned();
-        p.wait("login", |l| l == "xmpp online");
-        p
-    }
-
-    fn cmd(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            while self.next < self.seen.len() {
-                let l = &self.seen[self.next];
-                self.next += 1;
-                if pred(l) {
-                    return l.clone();
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(_) => panic!("libotr peer: no {what}; lines: {:#?}", self.seen),
-            }
+            .args(["300", "keep,insecure", account, contact]);
+        let mut io = Proc::start("libotr peer", &mut cmd, str::to_owned);
+        let fp = io.wait("fingerprint", |l| l.starts_with("fp "));
+        io.wait("login", |l| l == "xmpp online");
+        Self {
+            io,
+            fingerprint: fp[3..].to_owned(),
         }
     }
 
@@ -279,43 +292,14 @@ impl Peer {
         (unhex(h), enc == "1")
     }
 
-    /// Takes in the lines already printed, without waiting.
-    fn drain(&mut self) {
-        while let Ok(l) = self.rx.try_recv() {
-            self.seen.push(l);
-        }
-    }
-
     fn count(&mut self, pred: impl Fn(&str) -> bool) -> usize {
         self.drain();
         self.seen.iter().filter(|l| pred(l)).count()
     }
 
     fn finish(mut self) -> Vec<String> {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + WAIT;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the bridge did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        while let Ok(l) = self.rx.try_recv() {
-            self.seen.push(l);
-        }
+        self.exit();
         std::mem::take(&mut self.seen)
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Sotto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -636,74 +620,6 @@ fn start_server() -> Server {
 
 // ---------------------------------------------------------------- the screen, in tmux
 
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(session: &str, command: &str) -> Self {
-        let st = Command::new("tmux")
-            .args(["new-session", "-d", "-s", session, "-x", "120", "-y", "34"])
-            .arg(command)
-            .status()
-            .expect("tmux is needed for this test (apt-get install tmux)");
-        assert!(st.success(), "tmux new-session failed");
-        Self {
-            session: session.to_owned(),
-        }
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Types `text` and presses Enter.
-    fn type_line(&self, text: &str) {
-        Command::new("tmux")
-            .args(["send-keys", "-l", "-t", &self.session, text])
-            .status()
-            .unwrap();
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.session, "Enter"])
-            .status()
-            .unwrap();
-    }
-
-    fn key(&self, key: &str) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.session, key])
-            .status()
-            .unwrap();
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let t = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                t.elapsed() < WAIT,
-                "the screen never showed {text:?}; it shows:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
-}
-
 /// The conversation view as a person sees it, with `--ephemeral`: the band goes NOT PRIVATE ->
 /// UNVERIFIED -> PRIVATE (SMP with the peer's question, answered on the screen) -> FINISHED,
 /// messages show both ways, and nothing is written to the data directory.
@@ -726,34 +642,34 @@ fn the_chat_screen_shows_the_otr_state() {
         port = srv.port,
         ca = srv.ca.display(),
     );
-    let tmux = Tmux::start(&session, &command);
-    let s = tmux.wait_for("NOT PRIVATE");
+    let tmux = Tmux::start(&session, 120, &command);
+    let s = tmux.wait_for("NOT PRIVATE", WAIT);
     assert!(s.contains("online as"), "{s}");
     peer.cmd("query");
-    tmux.wait_for("UNVERIFIED");
+    tmux.wait_for("UNVERIFIED", WAIT);
     peer.wait("secure", |l| l.starts_with("secure 3 "));
     tmux.type_line("typed on the screen ✓");
     assert_eq!(peer.wait_msg(), ("typed on the screen ✓".to_owned(), true));
     peer.cmd(&format!("send {}", hex_of("hello from libotr")));
-    tmux.wait_for("hello from libotr");
+    tmux.wait_for("hello from libotr", WAIT);
     peer.cmd(&format!(
         "smp {} {}",
         hex_of("blue cat"),
         hex_of("Colour of the cat?")
     ));
-    tmux.wait_for("asks: \"Colour of the cat?\"");
+    tmux.wait_for("asks: \"Colour of the cat?\"", WAIT);
     tmux.type_line("/verify secret blue cat");
-    let s = tmux.wait_for("PRIVATE");
+    let s = tmux.wait_for("PRIVATE", WAIT);
     assert!(!s.contains("UNVERIFIED"), "{s}");
     assert_eq!(
         peer.wait("smp result", |l| l.starts_with("smp ")),
         "smp success"
     );
     peer.cmd("end");
-    tmux.wait_for("FINISHED");
+    tmux.wait_for("FINISHED", WAIT);
     tmux.type_line("after the end");
-    tmux.wait_for("not sent");
-    tmux.key("Escape");
+    tmux.wait_for("not sent", WAIT);
+    tmux.keys("Escape");
     let t = Instant::now();
     while tmux.screen().contains("FINISHED") {
         assert!(t.elapsed() < WAIT, "Esc did not leave the screen");

@@ -496,6 +496,12 @@ impl Tmux {
             .unwrap();
     }
 
+    /// Types `text` as is and presses Enter.
+    pub fn type_line(&self, text: &str) {
+        self.literal(text);
+        self.keys("Enter");
+    }
+
     /// Waits until the screen shows `text` and returns the screen.
     pub fn wait_for(&self, text: &str, timeout: Duration) -> String {
         let t = Instant::now();
