@@ -174,17 +174,7 @@ mod tests {
             }
             // After buffering, the 600 Hz tone dominates what is played.
             let tail = &heard[heard.len() / 2..];
-            let w = std::f64::consts::TAU * 600.0 / 48_000.0;
-            let c = 2.0 * w.cos();
-            let (mut s1, mut s2, mut tot) = (0.0f64, 0.0f64, 0.0f64);
-            for &v in tail {
-                let v = f64::from(v);
-                tot += v * v;
-                let s0 = v + c * s1 - s2;
-                s2 = s1;
-                s1 = s0;
-            }
-            let share = 2.0 * (s1 * s1 + s2 * s2 - c * s1 * s2) / (tail.len() as f64 * tot);
+            let share = sotto_media::signal::tone_share(tail, 600.0, 48_000);
             assert!(share > 0.8, "{codec:?}: 600 Hz share {share:.2}");
         }
     }

@@ -51,25 +51,9 @@ impl AudioIo for Tone {
     }
 }
 
-/// Energy of `freq` in `x` relative to total energy (Goertzel).
+/// Energy of `freq` in `x` (at 48 kHz) relative to total energy (Goertzel).
 fn tone_share(x: &[i16], freq: f64) -> f64 {
-    let w = std::f64::consts::TAU * freq / 48_000.0;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    let mut total = 0.0f64;
-    for &v in x {
-        let v = f64::from(v);
-        total += v * v;
-        let s0 = v + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-    if total == 0.0 {
-        0.0
-    } else {
-        2.0 * power / (x.len() as f64 * total)
-    }
+    sotto_media::signal::tone_share(x, freq, 48_000)
 }
 
 struct PhoneEnd {

@@ -1,4 +1,5 @@
-//! Test signals: tones, sweeps, a speech-like harmonic sweep, and silence/talkspurt patterns.
+//! Test signals: tones, sweeps, a speech-like harmonic sweep, and silence/talkspurt patterns;
+//! and their measures (level in dBFS, the share of one tone's energy).
 
 use core::f64::consts::PI;
 
@@ -64,6 +65,27 @@ pub fn rms_dbfs(pcm: &[i16]) -> f64 {
     }
 }
 
+/// The share of `pcm`'s energy that lies at `freq` Hz (sampled at `rate` Hz), by the Goertzel
+/// algorithm: `2·|X(freq)|² / (N·Σx²)`, where `X(freq)` is the DFT of the `N` samples at `freq`.
+/// A pure tone at `freq` gives about 1.0 (slightly more or less when the window does not hold a
+/// whole number of cycles), a signal with nothing near `freq` gives about 0; silence and empty
+/// input give 0. Used to check that a call carried the tone the other side sent.
+pub fn tone_share(pcm: &[i16], freq: f64, rate: u32) -> f64 {
+    let coeff = 2.0 * (2.0 * PI * freq / f64::from(rate.max(1))).cos();
+    let (mut s1, mut s2, mut total) = (0.0f64, 0.0f64, 0.0f64);
+    for &v in pcm {
+        let v = f64::from(v);
+        total += v * v;
+        let s0 = v + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    if total == 0.0 {
+        return 0.0;
+    }
+    2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (pcm.len() as f64 * total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +107,26 @@ mod tests {
         assert!(zc(&s[..9600]) * 4 < zc(&s[86400..]));
         assert!(rms_dbfs(&harmonic_sweep(48_000, 100.0, 200.0, 1.0)) > -30.0);
         assert_eq!(rms_dbfs(&[0; 10]), -200.0);
+    }
+
+    #[test]
+    fn tone_share_picks_out_the_tone() {
+        // 1000 Hz for one second: 1000 whole cycles, all the energy in the 1000 Hz bin.
+        let t = tone(48_000, 1000.0, 0.5, 48_000);
+        let at = tone_share(&t, 1000.0, 48_000);
+        assert!((at - 1.0).abs() < 0.01, "{at}");
+        assert!(tone_share(&t, 440.0, 48_000) < 0.01);
+        // Two tones of equal amplitude: half the energy each.
+        let mix: Vec<i16> = t
+            .iter()
+            .zip(tone(48_000, 440.0, 0.25, 48_000))
+            .map(|(&a, b)| a / 2 + b)
+            .collect();
+        for f in [1000.0, 440.0] {
+            let s = tone_share(&mix, f, 48_000);
+            assert!((s - 0.5).abs() < 0.02, "{f} Hz: {s}");
+        }
+        assert_eq!(tone_share(&[0; 480], 1000.0, 48_000), 0.0);
+        assert_eq!(tone_share(&[], 1000.0, 48_000), 0.0);
     }
 }

@@ -39,22 +39,9 @@ impl AudioIo for ToneIo {
     }
 }
 
-/// Share of `x`'s energy at `freq` (Goertzel), 0..1.
+/// Share of `x`'s energy at `freq` (Goertzel, [`sotto_media::signal::tone_share`]), 0..1.
 fn tone_share(x: &[i16], freq: f64) -> f64 {
-    let w = std::f64::consts::TAU * freq / 48_000.0;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2, mut total) = (0.0f64, 0.0f64, 0.0f64);
-    for &v in x {
-        let v = f64::from(v);
-        total += v * v;
-        let s0 = v + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    if total == 0.0 || x.is_empty() {
-        return 0.0;
-    }
-    (2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (x.len() as f64 * total)).min(1.0)
+    sotto_media::signal::tone_share(x, freq, 48_000).min(1.0)
 }
 
 struct Colours(bool);

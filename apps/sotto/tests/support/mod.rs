@@ -107,22 +107,9 @@ pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
     panic!("{}: no data chunk", path.display());
 }
 
-/// Energy of `freq` in `x` relative to the total energy (Goertzel); 1.0 is a pure tone.
-pub fn tone_share(x: &[i16], freq: f64, rate: u32) -> f64 {
-    let c = 2.0 * (std::f64::consts::TAU * freq / f64::from(rate)).cos();
-    let (mut s1, mut s2, mut tot) = (0.0f64, 0.0f64, 0.0f64);
-    for &v in x {
-        let v = f64::from(v);
-        tot += v * v;
-        let s0 = v + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    if tot == 0.0 {
-        return 0.0;
-    }
-    2.0 * (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64 * tot)
-}
+/// Energy of `freq` relative to the total energy (Goertzel); 1.0 is a pure tone.
+#[allow(unused_imports, reason = "not every test binary measures tones")]
+pub use sotto_media::signal::tone_share;
 
 /// The JSON events a `sotto` process printed.
 pub fn events(out: &[u8]) -> Vec<serde_json::Value> {
