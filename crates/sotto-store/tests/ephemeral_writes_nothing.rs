@@ -14,10 +14,9 @@
 
 mod common;
 
-use common::{SeededRandom, T0, list_dir, secret, zid};
+use common::{SeededRandom, T0, assert_empty_dir, run_child_in_empty_dir, secret, zid};
 use sotto_store::{Expiry, Store};
 use sotto_zrtp::cache::ZidCache;
-use std::process::Command;
 
 const CHILD_ENV: &str = "SOTTO_STORE_EPHEMERAL_CHILD_DIR";
 
@@ -50,41 +49,15 @@ fn ephemeral_child_workload() {
     assert!(store.forget(&zid(3)).unwrap());
     store.rotate_identity(&mut rng, T0 + 2).unwrap();
     // While the store is still open: nothing on disk.
-    assert!(
-        list_dir(std::path::Path::new(&dir)).is_empty(),
-        "{:?}",
-        list_dir(std::path::Path::new(&dir))
-    );
+    assert_empty_dir(std::path::Path::new(&dir));
     println!("ephemeral workload done");
 }
 
 #[test]
 fn ephemeral_store_writes_no_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ephemeral_child_workload",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, dir.path())
-        .env("TMPDIR", dir.path())
-        .env("SQLITE_TMPDIR", dir.path())
-        .env("HOME", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("ephemeral workload done"), "{stdout}");
-    assert!(
-        list_dir(dir.path()).is_empty(),
-        "{:?}",
-        list_dir(dir.path())
+    run_child_in_empty_dir(
+        "ephemeral_child_workload",
+        CHILD_ENV,
+        "ephemeral workload done",
     );
 }

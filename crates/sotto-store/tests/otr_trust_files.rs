@@ -14,12 +14,11 @@
 
 mod common;
 
-use common::{SeededRandom, T0, list_dir};
+use common::{SeededRandom, T0, assert_empty_dir, list_dir, run_child_in_empty_dir};
 use sotto_otr::Fingerprint;
 use sotto_store::{FingerprintSeen, Store, StoreError};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 const ACC: &str = "alice@example.org";
 const BOB: &str = "bob@example.org";
@@ -132,41 +131,15 @@ fn otr_ephemeral_child_workload() {
         s.otr_forget_contact(ACC, "contact1@example.org").unwrap(),
         2
     );
-    assert!(
-        list_dir(std::path::Path::new(&dir)).is_empty(),
-        "{:?}",
-        list_dir(std::path::Path::new(&dir))
-    );
+    assert_empty_dir(std::path::Path::new(&dir));
     println!("otr ephemeral workload done");
 }
 
 #[test]
 fn ephemeral_otr_store_writes_no_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "otr_ephemeral_child_workload",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, dir.path())
-        .env("TMPDIR", dir.path())
-        .env("SQLITE_TMPDIR", dir.path())
-        .env("HOME", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("otr ephemeral workload done"), "{stdout}");
-    assert!(
-        list_dir(dir.path()).is_empty(),
-        "{:?}",
-        list_dir(dir.path())
+    run_child_in_empty_dir(
+        "otr_ephemeral_child_workload",
+        CHILD_ENV,
+        "otr ephemeral workload done",
     );
 }

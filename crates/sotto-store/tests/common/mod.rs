@@ -54,3 +54,34 @@ pub(crate) fn list_dir(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Asserts that nothing (recursively) is under `dir`.
+pub(crate) fn assert_empty_dir(dir: &Path) {
+    let found = list_dir(dir);
+    assert!(found.is_empty(), "{found:?}");
+}
+
+/// The `--ephemeral` check: runs this test binary's `#[ignore]`d test `child` in a child
+/// process whose working directory, `TMPDIR`, `SQLITE_TMPDIR` and `HOME` all point at one empty
+/// temporary directory (passed in the environment variable `dir_env`), then checks that the
+/// child succeeded, printed `done`, and that the directory is still empty.
+pub(crate) fn run_child_in_empty_dir(child: &str, dir_env: &str, done: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", child, "--ignored", "--nocapture"])
+        .env(dir_env, dir.path())
+        .env("TMPDIR", dir.path())
+        .env("SQLITE_TMPDIR", dir.path())
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(done), "{stdout}");
+    assert_empty_dir(dir.path());
+}
