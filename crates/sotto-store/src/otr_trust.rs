@@ -16,7 +16,7 @@
 use crate::error::{Result, StoreError};
 use crate::store::{Store, to_sql_time};
 use rusqlite::types::ValueRef;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 use sotto_otr::{Fingerprint, KnownPeer, LongTermKey};
 use sotto_proto::SecretBytes;
 use sotto_proto::crypto::Random;
@@ -118,12 +118,8 @@ impl Store {
         now: u64,
     ) -> Result<bool> {
         let ([p, q, g, y], x) = key.to_parts();
-        let location = self.location.clone();
+        let (tx, location) = self.begin_write()?;
         let db = |e| StoreError::from_db(&location, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
         let n = tx
             .execute(
                 "INSERT INTO otr_keys (account, p, q, g, y, x, created_at) \
@@ -220,13 +216,9 @@ impl Store {
         now: u64,
     ) -> Result<FingerprintSeen> {
         let known = self.otr_fingerprints(account, contact)?;
-        let location = self.location.clone();
-        let db = |e| StoreError::from_db(&location, e);
         let now_sql = to_sql_time(now);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+        let (tx, location) = self.begin_write()?;
+        let db = |e| StoreError::from_db(&location, e);
         // Re-read under the write lock: another handle may have recorded it meanwhile.
         let this: Option<bool> = tx
             .query_row(
@@ -278,12 +270,8 @@ impl Store {
         verified: bool,
         now: u64,
     ) -> Result<()> {
-        let location = self.location.clone();
+        let (tx, location) = self.begin_write()?;
         let db = |e| StoreError::from_db(&location, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
         tx.execute(
             "INSERT INTO otr_fingerprints \
              (account, contact, fingerprint, verified, first_seen, last_seen) \
@@ -303,12 +291,8 @@ impl Store {
 
     /// Forgets every fingerprint of `contact` for `account`; returns how many were removed.
     pub fn otr_forget_contact(&mut self, account: &str, contact: &str) -> Result<usize> {
-        let location = self.location.clone();
+        let (tx, location) = self.begin_write()?;
         let db = |e| StoreError::from_db(&location, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
         let n = tx
             .execute(
                 "DELETE FROM otr_fingerprints WHERE account = ?1 AND contact = ?2",

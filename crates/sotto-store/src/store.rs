@@ -318,6 +318,18 @@ impl Store {
         self.migrate_with(MIGRATIONS)
     }
 
+    /// Opens an IMMEDIATE transaction (the write lock is taken before anything is read, so two
+    /// handles updating the store queue instead of failing on a lock upgrade), with the store's
+    /// location for naming it in errors ([`StoreError::from_db`]).
+    pub(crate) fn begin_write(&mut self) -> Result<(rusqlite::Transaction<'_>, Location)> {
+        let location = self.location.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::from_db(&location, e))?;
+        Ok((tx, location))
+    }
+
     /// [`migrate`](Self::migrate) with an explicit list (tests add a future migration).
     fn migrate_with(&mut self, migrations: &[&str]) -> Result<()> {
         let location = self.location.clone();
@@ -329,10 +341,7 @@ impl Store {
         if check_header(&location, &header, latest)? == latest {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+        let (tx, _) = self.begin_write()?;
         let header = read_header(&tx).map_err(db)?;
         let version = check_header(&location, &header, latest)?;
         if version < latest {
@@ -463,12 +472,8 @@ impl Store {
     /// Our identity, created on first use: a ZID of 96 bits from `rng` (RFC 6189 §4.9) and a
     /// pseudonymous display name also drawn from `rng`.
     pub fn identity_or_create(&mut self, rng: &mut dyn Random, now: u64) -> Result<LocalIdentity> {
-        let location = self.location.clone();
+        let (tx, location) = self.begin_write()?;
         let db = |e| StoreError::from_db(&location, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
         let exists: bool = tx
             .query_row("SELECT EXISTS(SELECT 1 FROM local_identity)", [], |r| {
                 r.get(0)
@@ -497,12 +502,8 @@ impl Store {
         rng: &mut dyn Random,
         now: u64,
     ) -> Result<LocalIdentity> {
-        let location = self.location.clone();
+        let (tx, location) = self.begin_write()?;
         let db = |e| StoreError::from_db(&location, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
         tx.execute(
             "INSERT INTO local_identity (id, zid, display_name, created_at) \
              VALUES (1, ?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
@@ -539,12 +540,8 @@ impl Store {
         {
             id = new_identity(rng, now);
         }
-        let location = self.location.clone();
+        let (tx, location) = self.begin_write()?;
         let db = |e| StoreError::from_db(&location, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
         tx.execute(
             "INSERT INTO local_identity (id, zid, display_name, created_at) VALUES (1, ?1, ?2, ?3) \
              ON CONFLICT(id) DO UPDATE SET zid = excluded.zid, \
@@ -633,12 +630,8 @@ impl Store {
         now: Option<u64>,
         f: impl FnOnce(&mut PeerRecord) -> Result<R, E>,
     ) -> Result<Option<Result<R, E>>> {
-        let location = self.location.clone();
+        let (tx, location) = self.begin_write()?;
         let db = |e| StoreError::from_db(&location, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
         let existing = tx
             .query_row(
                 &format!("SELECT {PEER_COLUMNS} FROM peers WHERE zid = ?1"),
@@ -709,13 +702,9 @@ impl Store {
     /// Erases secrets that are expired at `now` (keeping the contacts), and returns how many
     /// secrets were erased.
     pub fn purge_expired(&mut self, now: u64) -> Result<usize> {
-        let location = self.location.clone();
-        let db = |e| StoreError::from_db(&location, e);
         let now = to_sql_time(now);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+        let (tx, location) = self.begin_write()?;
+        let db = |e| StoreError::from_db(&location, e);
         let mut n = 0;
         for (secret, expiry) in [
             ("rs1", "rs1_expiry"),
