@@ -2,7 +2,8 @@
 """XMPP side of the independent OTR peer in sotto chat's end-to-end tests.
 
 An independent XMPP stack (Debian's python3-slixmpp) logs in as the second account and relays
-between the XMPP server and the libotr harness (libotr_chat_peer, Debian's libotr 4.1), which
+between the XMPP server and the libotr harness (crates/sotto-otr/tests/c/libotr_peer.c on
+Debian's libotr 4.1, run with the keep,insecure flags), which
 does all the OTR work: message bodies from PEER go to the harness as "net HEX" lines, the
 harness's "net HEX" lines go to PEER as chat messages. Every other harness line is copied to
 our stdout, and every line on our stdin is a harness command (send/query/smp/end/...), except
