@@ -13,11 +13,12 @@
 //! - b. baresip calls `sotto listen --auto-answer`: the same refusal, and baresip's audio, which
 //!   did reach sotto, was dropped and never played;
 //! - c. baresip with SDES-SRTP only (`mediaenc=srtp-mand`): called by sotto it refuses sotto's
-//!   RTP/AVP offer (SIP 488), and calling sotto its `a=crypto` keys are not used: sotto still
-//!   wants ZRTP and ends the call with the same reason (sotto does not tell SDES apart from no
-//!   encryption at all in its reason; see the test);
+//!   RTP/AVP offer (SIP 488) and sotto's reason says it probably wants SDES-SRTP; calling sotto
+//!   its `a=crypto` keys are not used: sotto still wants ZRTP and ends the call with a reason
+//!   that names the SDES-SRTP offer;
 //! - d. with `--allow-insecure` the call connects, is red ("insecure") for its whole length,
-//!   through the moment ZRTP gives up, and audio flows both ways (tones checked at both ends).
+//!   through the moment ZRTP gives up (a red `zrtp_failed` event says so), and audio flows both
+//!   ways (tones checked at both ends).
 //!
 //! Ignored by default: `cargo test -p sotto --test interop_baresip -- --ignored` (about 15 s;
 //! the four tests run in parallel). Without baresip-core installed the tests fail and say what to
@@ -49,6 +50,16 @@ use support::{events, find, free_port, free_rtp_port, read_wav, tone_share, writ
 /// What sotto says when the other phone never speaks ZRTP.
 const NO_ZRTP: &str = "the other phone does not support ZRTP (or did not answer it); the call \
                        was not connected because it could not be encrypted";
+
+/// What sotto says when the other phone offered SDES-SRTP keys and never speaks ZRTP.
+const SDES_ONLY: &str = "the other phone offered only SDES-SRTP keys, which travel through the \
+                         SIP servers; sotto requires ZRTP, so the call was not connected because \
+                         it could not be verified end to end";
+
+/// What sotto says when the phone it calls refuses its RTP/AVP offer with 488.
+const REFUSED_488: &str = "the other phone refused sotto's unencrypted-profile (RTP/AVP) offer \
+                           (SIP 488); it probably requires SDES-SRTP, whose keys travel through \
+                           the SIP servers, which sotto does not use";
 
 /// What one `sotto` run printed.
 struct Run {
@@ -302,7 +313,7 @@ fn c_baresip_with_sdes_srtp_is_still_refused() {
         Duration::from_secs(30),
         || {},
     );
-    let ev = assert_refused(&run, "the call was not accepted (SIP 488)");
+    let ev = assert_refused(&run, REFUSED_488);
     assert!(ev.iter().all(|e| e["event"] != "connecting"), "{ev:#?}");
     assert_eq!(find(&ev, "summary")["zrtp_sent"], 0);
     let out = b.quit();
@@ -310,8 +321,7 @@ fn c_baresip_with_sdes_srtp_is_still_refused() {
     assert!(out.contains("SIP/2.0 488"), "{out}");
 
     // c2. baresip calls with RTP/SAVP and a=crypto: sotto ignores the SDES keys, runs ZRTP,
-    // which baresip cannot speak, and refuses. The reason is the same as for a phone with no
-    // encryption at all: sotto's call layer does not tell the two apart today.
+    // which baresip cannot speak, and refuses, saying the peer offered only SDES-SRTP.
     let mut b = Baresip::start(&dir.path().join("b2"), sdes);
     let (sip, media) = sotto_addrs();
     let me = format!("sip:sotto@{sip}");
@@ -330,7 +340,7 @@ fn c_baresip_with_sdes_srtp_is_still_refused() {
         ],
     );
     let run = run_sotto(&mut cmd, Duration::from_secs(30), || b.dial(&me));
-    assert_refused(&run, NO_ZRTP);
+    assert_refused(&run, SDES_ONLY);
     b.wait_for("terminated", Duration::from_secs(5));
     let dump = b.decoded_wav();
     let out = b.quit();
@@ -393,6 +403,26 @@ fn d_allow_insecure_connects_red_for_the_whole_call_and_audio_flows() {
             .contains("ZRTP failed; the call stays insecure as the user allowed"),
         "{}",
         run.stderr
+    );
+    // ... and the JSON says so too, as one red event, after connecting and before the end.
+    let f = find(&ev, "zrtp_failed");
+    assert_eq!(
+        f["reason"],
+        "the other phone does not support ZRTP (or did not answer it); the call goes on NOT \
+         ENCRYPTED, as you allowed",
+        "{f}"
+    );
+    assert_eq!(f["state"], "red", "{f}");
+    assert_eq!(f["insecure"], true, "{f}");
+    let at = |name: &str| ev.iter().position(|e| e["event"] == name).unwrap();
+    assert!(
+        at("connecting") < at("zrtp_failed") && at("zrtp_failed") < at("ended"),
+        "{ev:#?}"
+    );
+    assert_eq!(
+        ev.iter().filter(|e| e["event"] == "zrtp_failed").count(),
+        1,
+        "{ev:#?}"
     );
     let c = find(&ev, "connecting");
     assert_eq!(c["state"], "red", "{c}");

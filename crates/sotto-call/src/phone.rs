@@ -22,7 +22,8 @@
 //! No RTP is sent and none is played until ZRTP reports SECURE: until then the audio source is
 //! not even read, and incoming RTP is counted and dropped. Every RTP packet after that is SRTP,
 //! keyed by ZRTP. If ZRTP fails, the call is hung up with the reason. Clear media happens only
-//! with [`PhoneConfig::allow_insecure`], and the call then shows `Insecure` throughout.
+//! with [`PhoneConfig::allow_insecure`], and the call then shows `Insecure` throughout; if ZRTP
+//! gives up during such a call, [`CallEvent::ZrtpFailed`] says so and the call goes on.
 //!
 //! Key presses (DTMF, RFC 4733 telephone-events) and RTCP follow the same rule: they go out
 //! only once media may flow, and through SRTP/SRTCP.
@@ -253,6 +254,12 @@ pub enum CallEvent {
     },
     /// Our binding was removed at the registrar (on shutdown).
     Unregistered,
+    /// ZRTP gave up during a call the user allowed to be insecure: the call goes on, unencrypted
+    /// (red). Without `allow_insecure` a ZRTP failure ends the call instead ([`CallEvent::Ended`]).
+    ZrtpFailed {
+        /// Why, for the user.
+        reason: String,
+    },
 }
 
 /// What the driver must do.
@@ -407,6 +414,9 @@ struct ActiveCall {
     /// The RTP timestamp of the last key press reported (a late update must not repeat it).
     dtmf_last_ts: Option<u32>,
     rtcp: RtcpSession,
+    /// The peer's SDP offered SDES-SRTP keys (RTP/SAVP with `a=crypto`) and no ZRTP: said in
+    /// the reason if ZRTP then fails.
+    peer_sdes_only: bool,
 }
 
 impl ActiveCall {
@@ -535,6 +545,14 @@ fn user_reason(reason: &EndReason) -> String {
         EndReason::LocalHangup => "you hung up".into(),
         EndReason::RemoteHangup => "the other side hung up".into(),
         EndReason::Rejected(486) => "the other side is busy".into(),
+        // Only our INVITE can be rejected, and sotto always offers RTP/AVP with ZRTP: a phone
+        // that wants SDES-SRTP (RTP/SAVP with keys in the SDP) refuses it with 488.
+        EndReason::Rejected(488) => {
+            "the other phone refused sotto's unencrypted-profile (RTP/AVP) offer (SIP 488); it \
+             probably requires SDES-SRTP, whose keys travel through the SIP servers, which sotto \
+             does not use"
+                .into()
+        }
         EndReason::Rejected(code) | EndReason::Declined(code) => {
             format!("the call was not accepted (SIP {code})")
         }
@@ -555,18 +573,54 @@ fn registration_failure_text(status: u16) -> String {
     }
 }
 
-fn zrtp_failure_text(reason: &sotto_zrtp::FailureReason) -> String {
+/// The peer's SDP offers SDES-SRTP and no ZRTP: its audio section is RTP/SAVP(F) with an
+/// `a=crypto` line (RFC 4568) and there is no `a=zrtp-hash`.
+fn offers_only_sdes(sd: &SessionDescription) -> bool {
+    sd.audio().is_some_and(|m| {
+        m.is_secure_profile()
+            && m.attr("crypto").is_some()
+            && m.attr("zrtp-hash").is_none()
+            && sd.attr("zrtp-hash").is_none()
+    })
+}
+
+/// Why ZRTP failed, for the user. `peer_sdes_only`: the peer offered SDES-SRTP keys instead.
+/// `insecure`: the user allowed clear media, so the call goes on (unencrypted) rather than end.
+fn zrtp_failure_text(
+    reason: &sotto_zrtp::FailureReason,
+    peer_sdes_only: bool,
+    insecure: bool,
+) -> String {
     use sotto_zrtp::FailureReason as F;
+    const GOES_ON: &str = "; the call goes on NOT ENCRYPTED, as you allowed";
     match reason {
+        F::Timeout(_) if peer_sdes_only && insecure => {
+            format!(
+                "the other phone offered only SDES-SRTP keys, which travel through the SIP \
+                 servers, and no ZRTP{GOES_ON}"
+            )
+        }
+        F::Timeout(_) if peer_sdes_only => "the other phone offered only SDES-SRTP keys, which \
+                                            travel through the SIP servers; sotto requires ZRTP, \
+                                            so the call was not connected because it could not \
+                                            be verified end to end"
+            .into(),
+        F::Timeout(_) if insecure => {
+            format!("the other phone does not support ZRTP (or did not answer it){GOES_ON}")
+        }
         F::Timeout(_) => "the other phone does not support ZRTP (or did not answer it); the call \
                           was not connected because it could not be encrypted"
             .into(),
-        F::HelloHashMismatch => "the other phone's encryption hello does not match what its \
-                                 signalling announced: someone may be tampering with the call"
-            .into(),
-        F::NoCommonAlgorithm(_) => {
-            "the other phone offers no encryption algorithm sotto accepts".into()
-        }
+        F::HelloHashMismatch => format!(
+            "the other phone's encryption hello does not match what its signalling announced: \
+             someone may be tampering with the call{}",
+            if insecure { GOES_ON } else { "" }
+        ),
+        F::NoCommonAlgorithm(_) => format!(
+            "the other phone offers no encryption algorithm sotto accepts{}",
+            if insecure { GOES_ON } else { "" }
+        ),
+        other if insecure => format!("the encryption handshake failed ({other}){GOES_ON}"),
         other => format!("the encryption handshake failed ({other}); the call was not connected"),
     }
 }
@@ -818,6 +872,7 @@ impl Phone {
             dtmf_rx: DtmfReceiver::new(),
             dtmf_last_ts: None,
             rtcp: RtcpSession::new(ssrc, cname, now, unix_now),
+            peer_sdes_only: false,
         }
     }
 
@@ -847,6 +902,7 @@ impl Phone {
         let Phase::Offered { offer } = &call.phase else {
             return Err(PhoneError::WrongState("no incoming call to answer"));
         };
+        let peer_sdes_only = offers_only_sdes(offer);
         let (answer, negotiated) = match sdp::create_answer(offer, &local, session_id, 1) {
             Ok(a) => a,
             Err(e) => {
@@ -860,6 +916,7 @@ impl Phone {
         };
         let handle = call.handle;
         call.phase = Phase::Up;
+        call.peer_sdes_only = peer_sdes_only;
         self.ua
             .answer(now, handle, answer.to_bytes())
             .map_err(|e| PhoneError::Engine(e.to_string()))?;
@@ -1320,6 +1377,7 @@ impl Phone {
                 let negotiated = SessionDescription::parse(&answer)
                     .map_err(|e| e.to_string())
                     .and_then(|a| {
+                        active.peer_sdes_only = offers_only_sdes(&a);
                         sdp::process_answer(offer, &a, &local).map_err(|e| e.to_string())
                     });
                 active.phase = Phase::Up;
@@ -1474,13 +1532,16 @@ impl Phone {
         match e {
             sotto_zrtp::Event::Secure(info) => self.on_secure(now, &info),
             sotto_zrtp::Event::Failed(reason) => {
-                let text = zrtp_failure_text(&reason);
                 let Some(call) = self.call.as_mut() else {
                     return;
                 };
+                let insecure = self.cfg.allow_insecure;
+                let text = zrtp_failure_text(&reason, call.peer_sdes_only, insecure);
                 call.security.zrtp_failed(text.clone());
-                if self.cfg.allow_insecure {
+                if insecure {
                     warn!(%reason, "ZRTP failed; the call stays insecure as the user allowed");
+                    self.out
+                        .push_back(Output::Event(CallEvent::ZrtpFailed { reason: text }));
                     return;
                 }
                 let handle = call.handle;

@@ -157,6 +157,9 @@ fn event_json(e: &CallEvent, insecure: bool) -> Value {
             json!({"event": "registration_failed", "reason": reason})
         }
         CallEvent::Unregistered => json!({"event": "unregistered"}),
+        // Only with allow_insecure (otherwise the call ends): the call goes on, unencrypted.
+        CallEvent::ZrtpFailed { reason } => json!({"event": "zrtp_failed", "reason": reason,
+            "state": "red", "insecure": true, "detail": INSECURE_DETAIL}),
         other => json!({"event": "other", "detail": format!("{other:?}")}),
     }
 }
