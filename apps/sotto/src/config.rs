@@ -3,7 +3,7 @@
 //!
 //! Everything in it is optional; a missing file means the defaults. Command-line flags override
 //! it. The file is written (by `sotto config init`) 0600 in a 0700 directory, and a file that
-//! holds a SIP password is refused when other users can read it. A bad file is an error naming
+//! holds a password (SIP `[account]` or XMPP `[xmpp]`) is refused when other users can read it. A bad file is an error naming
 //! the file, the line and the key; nothing is ever rewritten behind the user's back.
 
 use std::fmt::Write as _;
@@ -55,6 +55,9 @@ pub(crate) struct Config {
     /// An optional SIP account to register with.
     #[serde(default)]
     pub account: Option<AccountSection>,
+    /// An optional XMPP account for `sotto chat`.
+    #[serde(default)]
+    pub xmpp: Option<XmppSection>,
 }
 
 /// `[sip]`.
@@ -123,6 +126,131 @@ impl std::fmt::Debug for AccountSection {
             .field("expires", &self.expires)
             .finish()
     }
+}
+
+/// `[xmpp]`: the XMPP account `sotto chat` logs in with when `--account` is not given.
+#[derive(Deserialize)]
+#[serde(try_from = "RawXmpp")]
+pub(crate) struct XmppSection {
+    /// Our bare JID, `user@domain`.
+    pub account: String,
+    /// `host:port` to connect to instead of the JID's domain.
+    pub server: Option<String>,
+    /// TLS from the first byte instead of STARTTLS.
+    pub direct_tls: bool,
+    /// A PEM CA certificate to trust instead of the usual roots.
+    pub ca: Option<PathBuf>,
+    /// `socks5://host:port` (e.g. Tor).
+    pub proxy: Option<String>,
+    /// Where the password is (first line).
+    pub password_file: Option<PathBuf>,
+    /// The password itself (the file must then be private).
+    pub password: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for XmppSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XmppSection")
+            .field("account", &self.account)
+            .field("server", &self.server)
+            .field("direct_tls", &self.direct_tls)
+            .field("ca", &self.ca)
+            .field("proxy", &self.proxy.as_ref().map(|_| "(set)"))
+            .field("password_file", &self.password_file)
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .finish()
+    }
+}
+
+/// `[xmpp]` as written, checked key by key (so errors name the key).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawXmpp {
+    #[serde(deserialize_with = "jid")]
+    account: String,
+    #[serde(default, deserialize_with = "xmpp_server")]
+    server: Option<String>,
+    #[serde(default)]
+    direct_tls: bool,
+    #[serde(default)]
+    ca: Option<PathBuf>,
+    #[serde(default, deserialize_with = "socks5_url")]
+    proxy: Option<String>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "opt_password")]
+    password: Option<Zeroizing<String>>,
+}
+
+impl TryFrom<RawXmpp> for XmppSection {
+    type Error = String;
+    fn try_from(r: RawXmpp) -> Result<Self, String> {
+        if r.password.is_some() && r.password_file.is_some() {
+            return Err("give either password or password_file, not both".into());
+        }
+        Ok(Self {
+            account: r.account,
+            server: r.server,
+            direct_tls: r.direct_tls,
+            ca: r.ca,
+            proxy: r.proxy,
+            password_file: r.password_file,
+            password: r.password,
+        })
+    }
+}
+
+fn jid<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    let s = s.trim();
+    let ok = s
+        .split_once('@')
+        .is_some_and(|(u, h)| !u.is_empty() && !h.is_empty() && !h.contains('@'))
+        && !s.contains('/')
+        && !s.contains(char::is_whitespace);
+    if !ok {
+        return Err(serde::de::Error::custom(
+            "the account must be a bare JID like \"alice@example.org\"",
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn xmpp_server<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    let s = s.trim();
+    let ok = s.rsplit_once(':').is_some_and(|(h, p)| {
+        !h.trim_start_matches('[').trim_end_matches(']').is_empty() && p.parse::<u16>().is_ok()
+    }) && !s.contains(char::is_whitespace);
+    if !ok {
+        return Err(serde::de::Error::custom(
+            "the server must be host:port, e.g. \"xmpp.example.org:5222\"",
+        ));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+fn socks5_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    let s = s.trim();
+    let rest = s
+        .strip_prefix("socks5://")
+        .or_else(|| s.strip_prefix("socks5h://"))
+        .unwrap_or("");
+    if !rest.contains(':') || s.contains(char::is_whitespace) {
+        return Err(serde::de::Error::custom(
+            "the proxy must be socks5://host:port, e.g. \"socks5://127.0.0.1:9050\" for Tor",
+        ));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+fn opt_password<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Zeroizing<String>>, D::Error> {
+    let p = Zeroizing::new(String::deserialize(d)?);
+    if p.is_empty() {
+        return Err(serde::de::Error::custom("the password is empty"));
+    }
+    Ok(Some(p))
 }
 
 fn default_expires() -> u32 {
@@ -288,13 +416,15 @@ pub(crate) fn load_from(path: &Path) -> Result<Option<Config>> {
     );
     let cfg: Config = toml::from_str(&text).map_err(|e| describe_error(path, &text, &e))?;
     if cfg.account.is_some() {
-        refuse_if_readable_by_others(path)?;
+        refuse_if_readable_by_others(path, "a SIP password")?;
+    } else if cfg.xmpp.as_ref().is_some_and(|x| x.password.is_some()) {
+        refuse_if_readable_by_others(path, "an XMPP password")?;
     }
     Ok(Some(cfg))
 }
 
 #[cfg(unix)]
-fn refuse_if_readable_by_others(path: &Path) -> Result<()> {
+fn refuse_if_readable_by_others(path: &Path, what: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -302,7 +432,7 @@ fn refuse_if_readable_by_others(path: &Path) -> Result<()> {
         .mode();
     if mode & 0o077 != 0 {
         bail!(
-            "refusing to use {}: it holds a SIP password but other users may read it \
+            "refusing to use {}: it holds {what} but other users may read it \
              (mode {:04o}); make it private with `chmod 600 {}`",
             path.display(),
             mode & 0o7777,
@@ -313,7 +443,7 @@ fn refuse_if_readable_by_others(path: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn refuse_if_readable_by_others(_path: &Path) -> Result<()> {
+fn refuse_if_readable_by_others(_path: &Path, _what: &str) -> Result<()> {
     Ok(())
 }
 
@@ -571,6 +701,18 @@ pub(crate) const DEFAULT_FILE: &str = r#"# sotto configuration. Every setting is
 # username = "alice"
 # password = "secret"
 # expires = 3600
+
+# An optional XMPP account for `sotto chat CONTACT` (private messages, OTR); the
+# --account, --server, --direct-tls, --ca, --proxy and --password-file flags override it.
+# The password: --password-file, else $SOTTO_XMPP_PASSWORD, else password_file here,
+# else password here. Uncomment the header and the keys you need.
+# [xmpp]
+# account = "alice@example.org"
+# server = "xmpp.example.org:5222"
+# direct_tls = false
+# ca = "/etc/ssl/my-server-ca.pem"
+# proxy = "socks5://127.0.0.1:9050"
+# password_file = "/home/alice/.config/sotto/xmpp-password"
 "#;
 
 /// `sotto config show|path|init`.
@@ -677,6 +819,33 @@ pub(crate) fn render(c: &Config) -> String {
         }
         None => s.push_str("\n# [account]: none (direct calls only)\n"),
     }
+    match &c.xmpp {
+        Some(x) => {
+            let _ = writeln!(s, "\n[xmpp]\naccount = {:?}", x.account);
+            if let Some(v) = &x.server {
+                let _ = writeln!(s, "server = {v:?}");
+            }
+            let _ = writeln!(s, "direct_tls = {}", x.direct_tls);
+            if let Some(v) = &x.ca {
+                let _ = writeln!(s, "ca = {:?}", v.display().to_string());
+            }
+            if let Some(v) = &x.proxy {
+                // Stream-isolation credentials (socks5://user:pass@host:port) are not shown.
+                let shown = match v.split_once("://").zip(v.rsplit_once('@')) {
+                    Some(((scheme, _), (_, host))) => format!("{scheme}://********@{host}"),
+                    None => v.clone(),
+                };
+                let _ = writeln!(s, "proxy = {shown:?}");
+            }
+            if let Some(v) = &x.password_file {
+                let _ = writeln!(s, "password_file = {:?}", v.display().to_string());
+            }
+            if x.password.is_some() {
+                s.push_str("password = \"********\"\n");
+            }
+        }
+        None => s.push_str("\n# [xmpp]: none (`sotto chat` needs --account)\n"),
+    }
     s
 }
 
@@ -706,6 +875,10 @@ mod tests {
         let c = parse(&uncommented).unwrap();
         assert_eq!(c.zrtp_prefs(), AlgoPrefs::default());
         assert_eq!(c.display_name.as_deref(), Some("amber-heron-42"));
+        let x = c.xmpp.as_ref().unwrap();
+        assert_eq!(x.account, "alice@example.org");
+        assert_eq!(x.proxy.as_deref(), Some("socks5://127.0.0.1:9050"));
+        assert!(x.password.is_none() && !x.direct_tls);
         let a = c.account.unwrap();
         assert_eq!(a.username, "alice");
         assert_eq!(a.password.as_str(), "secret");
@@ -812,5 +985,104 @@ mod tests {
         // The rendered text is itself a valid file with the same settings.
         let again = parse(&s.replace("********", "x")).unwrap();
         assert_eq!(again.zrtp_prefs(), AlgoPrefs::default());
+    }
+
+    const XMPP: &str = "[xmpp]\naccount = \"ana@example.org\"\nserver = \"xmpp.example.org:5223\"\n\
+        direct_tls = true\nca = \"/etc/ca.pem\"\nproxy = \"socks5://iso:lation@127.0.0.1:9050\"\n\
+        password = \"hunter2\"\n";
+
+    #[test]
+    fn the_xmpp_table_parses_and_show_hides_its_secrets() {
+        let c = parse(XMPP).unwrap();
+        let x = c.xmpp.as_ref().unwrap();
+        assert_eq!(x.account, "ana@example.org");
+        assert_eq!(x.server.as_deref(), Some("xmpp.example.org:5223"));
+        assert!(x.direct_tls);
+        assert_eq!(x.ca.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(x.password.as_deref().map(String::as_str), Some("hunter2"));
+        let s = render(&c);
+        assert!(!s.contains("hunter2") && !s.contains("lation"), "{s}");
+        assert!(
+            s.contains("\n[xmpp]\naccount = \"ana@example.org\"\n"),
+            "{s}"
+        );
+        assert!(s.contains("password = \"********\""), "{s}");
+        assert!(
+            s.contains("proxy = \"socks5://********@127.0.0.1:9050\""),
+            "{s}"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        // The rendered text parses back to the same account.
+        let again = parse(&s).unwrap();
+        assert_eq!(again.xmpp.unwrap().server, x.server);
+        // Only what is given; a file without [xmpp] says so.
+        let c = parse("[xmpp]\naccount = \"b@example.net\"\npassword_file = \"/p\"\n").unwrap();
+        let x = c.xmpp.as_ref().unwrap();
+        assert!(x.server.is_none() && !x.direct_tls && x.proxy.is_none() && x.password.is_none());
+        assert!(render(&Config::default()).contains("# [xmpp]: none"));
+    }
+
+    #[test]
+    fn bad_xmpp_keys_name_the_line_and_the_key() {
+        let cases = [
+            (
+                "[xmpp]\naccount = \"example.org\"\n",
+                "line 2, key `xmpp.account`: the account must be a bare JID",
+            ),
+            (
+                "[xmpp]\naccount = \"a@b/res\"\n",
+                "line 2, key `xmpp.account`",
+            ),
+            (
+                "[xmpp]\naccount = \"a@b\"\nserver = \"xmpp.example.org\"\n",
+                "line 3, key `xmpp.server`: the server must be host:port",
+            ),
+            (
+                "[xmpp]\naccount = \"a@b\"\nproxy = \"http://127.0.0.1:8080\"\n",
+                "line 3, key `xmpp.proxy`: the proxy must be socks5://",
+            ),
+            (
+                "[xmpp]\naccount = \"a@b\"\ndirect_tls = \"yes\"\n",
+                "line 3, key `xmpp.direct_tls`: invalid type",
+            ),
+            (
+                "[xmpp]\naccount = \"a@b\"\npasword = \"x\"\n",
+                "line 3, key `xmpp.pasword`: unknown field",
+            ),
+            (
+                "[xmpp]\nserver = \"h:5222\"\n",
+                "key `xmpp`: missing field `account`",
+            ),
+            (
+                "[xmpp]\naccount = \"a@b\"\npassword = \"x\"\npassword_file = \"/p\"\n",
+                "key `xmpp`: give either password or password_file, not both",
+            ),
+        ];
+        for (text, want) in cases {
+            let m = parse(text).unwrap_err().to_string();
+            assert!(m.starts_with("bad config file /c/config.toml, "), "{m}");
+            assert!(m.contains(want), "{text:?}: {m}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_readable_file_with_an_xmpp_password_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, XMPP).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let m = load_from(&path).unwrap_err().to_string();
+        assert!(
+            m.contains("it holds an XMPP password but other users may read it (mode 0644)"),
+            "{m}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load_from(&path).unwrap().unwrap().xmpp.is_some());
+        // A password_file (not the password itself) needs no private config file.
+        std::fs::write(&path, "[xmpp]\naccount = \"a@b\"\npassword_file = \"/p\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(load_from(&path).unwrap().unwrap().xmpp.is_some());
     }
 }

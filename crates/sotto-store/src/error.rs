@@ -62,14 +62,16 @@ impl std::error::Error for DbError {
 pub enum StoreError {
     /// The file exists but is not a sotto database (another program's file, or not SQLite at
     /// all). It was not modified.
-    #[error("the ZID cache at {location} is not a sotto database; it was left untouched")]
+    #[error(
+        "sotto's store at {location} (ZID cache and OTR keys) is not a sotto database; it was left untouched"
+    )]
     NotSotto {
         /// The file.
         location: Location,
     },
     /// The file was written by a newer sotto with a schema this version does not understand.
     #[error(
-        "the ZID cache at {location} was written by a newer sotto (schema {found}); \
+        "sotto's store at {location} (ZID cache and OTR keys) was written by a newer sotto (schema {found}); \
          this sotto understands schema {supported} at most. It was left untouched"
     )]
     TooNew {
@@ -81,7 +83,9 @@ pub enum StoreError {
         supported: u32,
     },
     /// The file is a sotto database but its content is damaged.
-    #[error("the ZID cache at {location} is corrupt ({what}); it was left untouched")]
+    #[error(
+        "sotto's store at {location} (ZID cache and OTR keys) is corrupt ({what}); it was left untouched"
+    )]
     Corrupt {
         /// The file.
         location: Location,
@@ -100,13 +104,15 @@ pub enum StoreError {
         source: io::Error,
     },
     /// Another program holds the database locked for longer than the busy timeout.
-    #[error("the ZID cache at {location} is busy (locked by another sotto); try again")]
+    #[error(
+        "sotto's store at {location} (ZID cache and OTR keys) is busy (locked by another sotto); try again"
+    )]
     Busy {
         /// The file.
         location: Location,
     },
     /// Any other database failure (disk full, read-only file system, ...).
-    #[error("the ZID cache at {location} could not be used: {source}")]
+    #[error("sotto's store at {location} (ZID cache and OTR keys) could not be used: {source}")]
     Database {
         /// The file.
         location: Location,
@@ -116,8 +122,8 @@ pub enum StoreError {
     },
     /// The store belongs to another local ZID than the one requested.
     #[error(
-        "the ZID cache at {location} belongs to ZID {ours}, not {requested}; \
-         use another cache file"
+        "sotto's store at {location} (ZID cache and OTR keys) belongs to ZID {ours}, not {requested}; \
+         use another store file"
     )]
     WrongLocalZid {
         /// The file.

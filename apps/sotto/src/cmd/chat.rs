@@ -6,8 +6,12 @@
 //!     --proxy socks5://127.0.0.1:9050 bob@example.org          # through Tor
 //! ```
 //!
-//! * The password comes from `--password-file` or `$SOTTO_XMPP_PASSWORD`, never from the command
-//!   line (where every local user could read it in the process list).
+//! * The account can come from the `[xmpp]` table of `config.toml` (`sotto config init` writes
+//!   a commented example); each flag overrides its key. The file's table is used only when
+//!   `--account` is absent or names the same account.
+//! * The password comes from `--password-file`, else `$SOTTO_XMPP_PASSWORD`, else the file's
+//!   `password_file`, else its `password` (the file must then be private, 0600); never from
+//!   the command line (where every local user could read it in the process list).
 //! * Our OTR key (per account) and the contact's fingerprints live in the store (`sotto.db`,
 //!   0600); with `--ephemeral` a throw-away key is made and nothing is written. No message is
 //!   ever written to disk, and OTR messages carry the no-copy / no-store hints so that servers'
@@ -50,9 +54,9 @@ const PASSWORD_ENV: &str = "SOTTO_XMPP_PASSWORD";
 pub(crate) struct ChatArgs {
     /// The contact's JID (user@domain).
     pub jid: String,
-    /// Our XMPP account (user@domain).
+    /// Our XMPP account (user@domain); default: `account` in the [xmpp] table of config.toml.
     #[arg(long, value_name = "JID")]
-    pub account: String,
+    pub account: Option<String>,
     /// Read the account password from this file (first line). Otherwise from
     /// $SOTTO_XMPP_PASSWORD. Never give a password on the command line.
     #[arg(long, value_name = "FILE")]
@@ -222,8 +226,114 @@ pub(crate) fn chat(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
     rt.block_on(run(opts, args))
 }
 
-fn read_password(args: &ChatArgs) -> Result<Zeroizing<String>> {
-    if let Some(path) = &args.password_file {
+/// The account settings in effect: the flags, else the `[xmpp]` table of the config file.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Login {
+    /// Our bare JID.
+    pub account: String,
+    /// `host:port` to connect to, if not the JID's domain.
+    pub server: Option<String>,
+    /// TLS from the first byte.
+    pub direct_tls: bool,
+    /// The CA certificate to trust.
+    pub ca: Option<PathBuf>,
+    /// The SOCKS5 proxy URL.
+    pub proxy: Option<String>,
+    /// Where the password comes from.
+    pub password: PasswordSource,
+}
+
+/// Where the password is read from, in order of precedence.
+#[derive(Debug, PartialEq)]
+pub(crate) enum PasswordSource {
+    /// `--password-file`.
+    FlagFile(PathBuf),
+    /// `$SOTTO_XMPP_PASSWORD`.
+    Env,
+    /// `password_file` in the config file.
+    ConfigFile(PathBuf),
+    /// `password` in the config file (the file was checked to be private when it was read).
+    Config,
+    /// Nowhere.
+    None,
+}
+
+/// Merges the flags over the config file's `[xmpp]` table (`env_set`: whether
+/// `$SOTTO_XMPP_PASSWORD` is set and not empty).
+pub(crate) fn login(
+    args: &ChatArgs,
+    file: Option<&crate::config::XmppSection>,
+    env_set: bool,
+) -> Result<Login> {
+    let file = match (&args.account, file) {
+        // The file describes another account: none of it applies.
+        (Some(flag), Some(f)) if !bare_jid(flag).eq_ignore_ascii_case(&f.account) => None,
+        (_, f) => f,
+    };
+    let Some(account) = args
+        .account
+        .as_deref()
+        .map(bare_jid)
+        .or_else(|| file.map(|f| f.account.clone()))
+    else {
+        bail!(
+            "no XMPP account: give --account JID, or put an [xmpp] table with account = \"JID\" \
+             in {} (`sotto config init` writes an example)",
+            crate::config::config_path().map_or_else(
+                |_| crate::config::FILE_NAME.into(),
+                |p| p.display().to_string()
+            )
+        );
+    };
+    let password = if let Some(p) = &args.password_file {
+        PasswordSource::FlagFile(p.clone())
+    } else if env_set {
+        PasswordSource::Env
+    } else if let Some(p) = file.and_then(|f| f.password_file.clone()) {
+        PasswordSource::ConfigFile(p)
+    } else if file.is_some_and(|f| f.password.is_some()) {
+        PasswordSource::Config
+    } else {
+        PasswordSource::None
+    };
+    Ok(Login {
+        account,
+        server: args
+            .server
+            .clone()
+            .or_else(|| file.and_then(|f| f.server.clone())),
+        direct_tls: args.direct_tls || file.is_some_and(|f| f.direct_tls),
+        ca: args.ca.clone().or_else(|| file.and_then(|f| f.ca.clone())),
+        proxy: args
+            .proxy
+            .clone()
+            .or_else(|| file.and_then(|f| f.proxy.clone())),
+        password,
+    })
+}
+
+fn read_password(
+    source: &PasswordSource,
+    file: Option<&crate::config::XmppSection>,
+) -> Result<Zeroizing<String>> {
+    let path = match source {
+        PasswordSource::FlagFile(p) | PasswordSource::ConfigFile(p) => p,
+        PasswordSource::Env => {
+            return match std::env::var(PASSWORD_ENV) {
+                Ok(p) if !p.is_empty() => Ok(Zeroizing::new(p)),
+                _ => bail!("{PASSWORD_ENV} is empty"),
+            };
+        }
+        PasswordSource::Config => {
+            return file
+                .and_then(|f| f.password.clone())
+                .context("no password in the [xmpp] table");
+        }
+        PasswordSource::None => bail!(
+            "no password: give --password-file FILE, set {PASSWORD_ENV}, or put password_file              in the [xmpp] table of the config file (never on the command line)"
+        ),
+    };
+    {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)
             .with_context(|| format!("reading the password file {}", path.display()))?
@@ -246,13 +356,7 @@ fn read_password(args: &ChatArgs) -> Result<Zeroizing<String>> {
         if first.is_empty() {
             bail!("the password file {} is empty", path.display());
         }
-        return Ok(Zeroizing::new(first.to_owned()));
-    }
-    match std::env::var(PASSWORD_ENV) {
-        Ok(p) if !p.is_empty() => Ok(Zeroizing::new(p)),
-        _ => bail!(
-            "no password: give --password-file FILE or set {PASSWORD_ENV} (never on the command line)"
-        ),
+        Ok(Zeroizing::new(first.to_owned()))
     }
 }
 
@@ -298,14 +402,22 @@ fn parse_proxy(s: &str) -> Result<Socks5Proxy> {
 }
 
 async fn run(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
-    let account = bare_jid(&args.account);
+    let file = crate::config::load()?;
+    let env_set = std::env::var_os(PASSWORD_ENV).is_some_and(|v| !v.is_empty());
+    let login = login(&args, file.xmpp.as_ref(), env_set)?;
+    let account = login.account.clone();
     let contact = bare_jid(&args.jid);
     if !account.contains('@') || !contact.contains('@') {
         bail!("--account and the contact must be JIDs like user@example.org");
     }
-    let password = read_password(&args)?;
-    let server = args.server.as_deref().map(parse_host_port).transpose()?;
-    let proxy = args.proxy.as_deref().map(parse_proxy).transpose()?;
+    let password = read_password(&login.password, file.xmpp.as_ref())?;
+    let server = login.server.as_deref().map(parse_host_port).transpose()?;
+    let proxy = login.proxy.as_deref().map(parse_proxy).transpose()?;
+    let via = match (&login.server, &login.proxy) {
+        (Some(s), _) => format!(" (server {s})"),
+        (None, Some(_)) => " (through the proxy)".to_owned(),
+        (None, None) => String::new(),
+    };
 
     let mut store = opts.open()?;
     let mut rng = OsRandom;
@@ -337,16 +449,16 @@ async fn run(opts: &StoreOptions, args: ChatArgs) -> Result<ExitCode> {
     drop(password);
     cfg.resource = args.resource.clone();
     cfg.server = server;
-    cfg.tls = if args.direct_tls {
+    cfg.tls = if login.direct_tls {
         TlsMode::DirectTls
     } else {
         TlsMode::StartTls
     };
-    cfg.trusted_root = args.ca.clone();
+    cfg.trusted_root = login.ca.clone();
     cfg.proxy = proxy;
     let (client, events) = sotto_xmpp::connect(cfg)
         .await
-        .with_context(|| format!("logging in as {account}"))?;
+        .with_context(|| format!("logging in as {account}{via}"))?;
     client
         .set_presence(true)
         .await
@@ -568,5 +680,89 @@ mod tests {
             fingerprint: None,
         }));
         assert_eq!(v["state"], "not private");
+    }
+
+    fn args(flags: &[&str]) -> ChatArgs {
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            a: ChatArgs,
+        }
+        let mut v = vec!["chat"];
+        v.extend_from_slice(flags);
+        v.push("bob@example.org");
+        <P as clap::Parser>::try_parse_from(v).unwrap().a
+    }
+
+    fn file(text: &str) -> crate::config::Config {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn flags_override_the_xmpp_table() {
+        let f = file(
+            "[xmpp]\naccount = \"ana@example.org\"\nserver = \"127.0.0.1:5222\"\n\
+             proxy = \"socks5://127.0.0.1:9050\"\npassword_file = \"/cfg/pw\"\n",
+        );
+        let x = f.xmpp.as_ref();
+        // No flags: all from the file.
+        let l = login(&args(&[]), x, false).unwrap();
+        assert_eq!(l.account, "ana@example.org");
+        assert_eq!(l.server.as_deref(), Some("127.0.0.1:5222"));
+        assert_eq!(l.proxy.as_deref(), Some("socks5://127.0.0.1:9050"));
+        assert!(!l.direct_tls && l.ca.is_none());
+        assert_eq!(l.password, PasswordSource::ConfigFile("/cfg/pw".into()));
+        // The environment beats the file's password_file; the flag beats both.
+        assert_eq!(
+            login(&args(&[]), x, true).unwrap().password,
+            PasswordSource::Env
+        );
+        let l = login(
+            &args(&[
+                "--password-file",
+                "/flag/pw",
+                "--server",
+                "h:5223",
+                "--direct-tls",
+            ]),
+            x,
+            true,
+        )
+        .unwrap();
+        assert_eq!(l.password, PasswordSource::FlagFile("/flag/pw".into()));
+        assert_eq!(l.server.as_deref(), Some("h:5223"));
+        assert!(l.direct_tls);
+        assert_eq!(l.proxy.as_deref(), Some("socks5://127.0.0.1:9050"));
+        // The same account given as a flag (any case, with a resource) keeps the file's table.
+        let l = login(&args(&["--account", "Ana@example.org/x"]), x, false).unwrap();
+        assert_eq!(l.server.as_deref(), Some("127.0.0.1:5222"));
+        // Another account: nothing of the file applies.
+        let l = login(&args(&["--account", "eve@example.net"]), x, false).unwrap();
+        assert_eq!(l.account, "eve@example.net");
+        assert!(l.server.is_none() && l.proxy.is_none());
+        assert_eq!(l.password, PasswordSource::None);
+        // An inline password is used last.
+        let f = file("[xmpp]\naccount = \"ana@example.org\"\npassword = \"pw\"\n");
+        let l = login(&args(&[]), f.xmpp.as_ref(), false).unwrap();
+        assert_eq!(l.password, PasswordSource::Config);
+        assert_eq!(
+            read_password(&l.password, f.xmpp.as_ref())
+                .unwrap()
+                .as_str(),
+            "pw"
+        );
+        // Neither flag nor file: the error says how to give an account.
+        let m = login(&args(&[]), None, false).unwrap_err().to_string();
+        assert!(
+            m.starts_with("no XMPP account: give --account JID, or put an [xmpp] table"),
+            "{m}"
+        );
+        let m = read_password(&PasswordSource::None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.starts_with("no password: give --password-file FILE"),
+            "{m}"
+        );
     }
 }
