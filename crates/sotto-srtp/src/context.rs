@@ -692,8 +692,18 @@ impl SrtpContext {
     /// [`SrtpContext::protect_rtp`] on a `Vec` (grows it by the overhead; no allocation when
     /// its capacity already allows).
     pub fn protect_rtp_vec(&mut self, pkt: &mut Vec<u8>) -> Result<()> {
-        let overhead = self.srtp_overhead();
-        self.protect_vec(pkt, overhead, Self::protect_rtp)
+        let len = pkt.len();
+        pkt.resize(len + self.srtp_overhead(), 0);
+        match self.protect_rtp(pkt, len) {
+            Ok(n) => {
+                pkt.truncate(n);
+                Ok(())
+            }
+            Err(e) => {
+                pkt.truncate(len);
+                Err(e)
+            }
+        }
     }
 
     /// [`SrtpContext::unprotect_rtp`] on a `Vec` (truncated to the RTP packet).
@@ -705,23 +715,9 @@ impl SrtpContext {
 
     /// [`SrtpContext::protect_rtcp`] on a `Vec`.
     pub fn protect_rtcp_vec(&mut self, pkt: &mut Vec<u8>) -> Result<()> {
-        let overhead = self.srtcp_overhead();
-        self.protect_vec(pkt, overhead, Self::protect_rtcp)
-    }
-
-    /// Grows `pkt` by `overhead`, runs `protect` on it in place and truncates it to the
-    /// protected length (or back to the original length on error). Generic, so each use is
-    /// a direct call.
-    #[inline]
-    fn protect_vec(
-        &mut self,
-        pkt: &mut Vec<u8>,
-        overhead: usize,
-        protect: impl FnOnce(&mut Self, &mut [u8], usize) -> Result<usize>,
-    ) -> Result<()> {
         let len = pkt.len();
-        pkt.resize(len + overhead, 0);
-        match protect(self, pkt, len) {
+        pkt.resize(len + self.srtcp_overhead(), 0);
+        match self.protect_rtcp(pkt, len) {
             Ok(n) => {
                 pkt.truncate(n);
                 Ok(())
