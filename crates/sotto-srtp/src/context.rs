@@ -337,53 +337,6 @@ impl SrtpContext {
         self.streams.len() - 1
     }
 
-    /// Receiver side, once a packet has authenticated: its stream (learnt now if it is new,
-    /// so a forged packet never creates state), which becomes the first one looked at.
-    #[inline]
-    fn accept_rx(&mut self, si: Option<usize>, ssrc: u32) -> Result<&mut Stream> {
-        let si = match si {
-            Some(i) => i,
-            None => self.commit_new_stream(ssrc),
-        };
-        self.last = si;
-        self.streams.get_mut(si).ok_or(Error::TooManyStreams)
-    }
-
-    /// Receiver side: the MKI at `buf[at..]` must be ours (when we use one).
-    #[inline]
-    fn check_mki(&self, buf: &[u8], at: usize) -> Result<()> {
-        match self.mki.as_deref() {
-            Some(m) if buf.get(at..at + m.len()) != Some(m) => Err(Error::MkiMismatch),
-            _ => Ok(()),
-        }
-    }
-
-    /// The session keys for packet `index` (RFC 3711 §4.3.1): the first ones while the key
-    /// derivation rate is 0 or the epoch `r = index >> kdr` is 0; else the stream's `cached`
-    /// epoch if it is `r`, or keys derived now into `fresh` (the caller keeps them with
-    /// [`keep_epoch`] once the packet is done). No allocation here.
-    #[inline]
-    fn epoch_transform<'a>(
-        &'a self,
-        rtcp: bool,
-        index: u64,
-        cached: Option<&'a Epoch>,
-        fresh: &'a mut Option<Epoch>,
-    ) -> Result<&'a Transform> {
-        match self.kdr_shift.map(|s| index >> s) {
-            None | Some(0) => Ok(if rtcp { &self.rtcp } else { &self.rtp }),
-            Some(r) => match cached {
-                Some(e) if e.r == r => Ok(&e.transform),
-                _ => Ok(&fresh
-                    .insert(Epoch {
-                        r,
-                        transform: self.epoch_keys(rtcp, r)?,
-                    })
-                    .transform),
-            },
-        }
-    }
-
     /// Re-derives session keys for `r` when the key derivation rate asks for it.
     fn epoch_keys(&self, rtcp: bool, r: u64) -> Result<Transform> {
         let m = self
@@ -416,7 +369,20 @@ impl SrtpContext {
         stream.rtp_tx.check(index).map_err(|_| Error::IndexReused)?;
 
         let mut fresh = None;
-        let t = self.epoch_transform(false, index, stream.rtp_epoch.as_deref(), &mut fresh)?;
+        let t = match self.kdr_shift.map(|s| index >> s) {
+            None | Some(0) => &self.rtp,
+            Some(r) => match &stream.rtp_epoch {
+                Some(e) if e.r == r => &e.transform,
+                _ => {
+                    &fresh
+                        .insert(Epoch {
+                            r,
+                            transform: self.epoch_keys(false, r)?,
+                        })
+                        .transform
+                }
+            },
+        };
         let mki = self.mki.as_deref().unwrap_or(&[]);
         let (pkt, tail) = buf.split_at_mut(len);
         let tail = tail
@@ -452,7 +418,9 @@ impl SrtpContext {
         }
         let stream = self.streams.get_mut(si).ok_or(Error::TooManyStreams)?;
         stream.rtp_tx.update(index);
-        keep_epoch(&mut stream.rtp_epoch, fresh);
+        if let Some(e) = fresh {
+            stream.rtp_epoch = Some(Box::new(e));
+        }
         Ok(needed)
     }
 
@@ -473,7 +441,11 @@ impl SrtpContext {
         } else {
             (body_len, body_len + mki_len)
         };
-        self.check_mki(buf, mki_at)?;
+        if let Some(m) = self.mki.as_deref()
+            && buf.get(mki_at..mki_at + mki_len) != Some(m)
+        {
+            return Err(Error::MkiMismatch);
+        }
         let si = self.find_rx(hdr.ssrc)?;
         let stream = si.and_then(|i| self.streams.get(i));
         let index = ReplayWindow::estimate(
@@ -487,12 +459,20 @@ impl SrtpContext {
         }
 
         let mut fresh = None;
-        let t = self.epoch_transform(
-            false,
-            index,
-            stream.and_then(|s| s.rtp_epoch.as_deref()),
-            &mut fresh,
-        )?;
+        let t = match self.kdr_shift.map(|s| index >> s) {
+            None | Some(0) => &self.rtp,
+            Some(r) => match stream.and_then(|s| s.rtp_epoch.as_ref()) {
+                Some(e) if e.r == r => &e.transform,
+                _ => {
+                    &fresh
+                        .insert(Epoch {
+                            r,
+                            transform: self.epoch_keys(false, r)?,
+                        })
+                        .transform
+                }
+            },
+        };
         match t {
             Transform::Cm(k) => {
                 // MAC over header || payload || ROC: the ROC briefly takes the place of the
@@ -526,9 +506,16 @@ impl SrtpContext {
                 }
             }
         }
-        let stream = self.accept_rx(si, hdr.ssrc)?;
+        let si = match si {
+            Some(i) => i,
+            None => self.commit_new_stream(hdr.ssrc),
+        };
+        self.last = si;
+        let stream = self.streams.get_mut(si).ok_or(Error::TooManyStreams)?;
         stream.rtp_rx.update(index);
-        keep_epoch(&mut stream.rtp_epoch, fresh);
+        if let Some(e) = fresh {
+            stream.rtp_epoch = Some(Box::new(e));
+        }
         Ok(body_len)
     }
 
@@ -556,12 +543,20 @@ impl SrtpContext {
         }
         let eidx = (0x8000_0000 | index).to_be_bytes();
         let mut fresh = None;
-        let t = self.epoch_transform(
-            true,
-            u64::from(index),
-            stream.rtcp_epoch.as_deref(),
-            &mut fresh,
-        )?;
+        let t = match self.kdr_shift.map(|s| u64::from(index) >> s) {
+            None | Some(0) => &self.rtcp,
+            Some(r) => match &stream.rtcp_epoch {
+                Some(e) if e.r == r => &e.transform,
+                _ => {
+                    &fresh
+                        .insert(Epoch {
+                            r,
+                            transform: self.epoch_keys(true, r)?,
+                        })
+                        .transform
+                }
+            },
+        };
         let mki = self.mki.as_deref().unwrap_or(&[]);
         let (pkt, tail) = buf.split_at_mut(len);
         let tail = tail
@@ -585,7 +580,13 @@ impl SrtpContext {
             }
             Transform::Gcm(k) => {
                 let (head, payload) = pkt.split_at_mut(RtcpHeaderView::LEN);
-                let aad = srtcp_gcm_aad(head, &eidx)?;
+                let mut aad = [0u8; 12];
+                aad.get_mut(..8)
+                    .ok_or(Error::TooShort)?
+                    .copy_from_slice(head);
+                aad.get_mut(8..)
+                    .ok_or(Error::TooShort)?
+                    .copy_from_slice(&eidx);
                 let iv = srtcp_gcm_iv(&k.salt, hdr.ssrc, index);
                 let (tag_out, rest) = tail.split_at_mut(16);
                 k.seal(&iv, &aad, payload, tag_out);
@@ -596,7 +597,9 @@ impl SrtpContext {
         }
         let stream = self.streams.get_mut(si).ok_or(Error::TooManyStreams)?;
         stream.rtcp_tx_next = index + 1;
-        keep_epoch(&mut stream.rtcp_epoch, fresh);
+        if let Some(e) = fresh {
+            stream.rtcp_epoch = Some(Box::new(e));
+        }
         Ok(needed)
     }
 
@@ -620,7 +623,11 @@ impl SrtpContext {
         } else {
             (body_len, body_len + 4, body_len + 4 + mki_len)
         };
-        self.check_mki(buf, mki_at)?;
+        if let Some(m) = self.mki.as_deref()
+            && buf.get(mki_at..mki_at + mki_len) != Some(m)
+        {
+            return Err(Error::MkiMismatch);
+        }
         let eword = read_u32(buf, e_at).ok_or(Error::TooShort)?;
         let encrypted = eword & 0x8000_0000 != 0;
         let index = eword & 0x7FFF_FFFF;
@@ -630,12 +637,20 @@ impl SrtpContext {
             s.rtcp_rx.check(u64::from(index))?;
         }
         let mut fresh = None;
-        let t = self.epoch_transform(
-            true,
-            u64::from(index),
-            stream.and_then(|s| s.rtcp_epoch.as_deref()),
-            &mut fresh,
-        )?;
+        let t = match self.kdr_shift.map(|s| u64::from(index) >> s) {
+            None | Some(0) => &self.rtcp,
+            Some(r) => match stream.and_then(|s| s.rtcp_epoch.as_ref()) {
+                Some(e) if e.r == r => &e.transform,
+                _ => {
+                    &fresh
+                        .insert(Epoch {
+                            r,
+                            transform: self.epoch_keys(true, r)?,
+                        })
+                        .transform
+                }
+            },
+        };
         let eidx = eword.to_be_bytes();
         match t {
             Transform::Cm(k) => {
@@ -658,7 +673,13 @@ impl SrtpContext {
                     let (pkt, tail) = buf.split_at_mut(body_len);
                     let tag = tail.get(..16).ok_or(Error::TooShort)?;
                     let (head, payload) = pkt.split_at_mut(RtcpHeaderView::LEN);
-                    let aad = srtcp_gcm_aad(head, &eidx)?;
+                    let mut aad = [0u8; 12];
+                    aad.get_mut(..8)
+                        .ok_or(Error::TooShort)?
+                        .copy_from_slice(head);
+                    aad.get_mut(8..)
+                        .ok_or(Error::TooShort)?
+                        .copy_from_slice(&eidx);
                     if !k.open(&iv, &aad, payload, tag) {
                         return Err(Error::AuthenticationFailed);
                     }
@@ -681,9 +702,16 @@ impl SrtpContext {
                 }
             }
         }
-        let stream = self.accept_rx(si, hdr.ssrc)?;
+        let si = match si {
+            Some(i) => i,
+            None => self.commit_new_stream(hdr.ssrc),
+        };
+        self.last = si;
+        let stream = self.streams.get_mut(si).ok_or(Error::TooManyStreams)?;
         stream.rtcp_rx.update(u64::from(index));
-        keep_epoch(&mut stream.rtcp_epoch, fresh);
+        if let Some(e) = fresh {
+            stream.rtcp_epoch = Some(Box::new(e));
+        }
         Ok(body_len)
     }
 
@@ -735,28 +763,6 @@ impl SrtpContext {
         pkt.truncate(n);
         Ok(())
     }
-}
-
-/// Keeps a key-derivation epoch derived for this packet (if any) for the stream's next packets.
-#[inline]
-fn keep_epoch(slot: &mut Option<Box<Epoch>>, fresh: Option<Epoch>) {
-    if let Some(e) = fresh {
-        *slot = Some(Box::new(e));
-    }
-}
-
-/// The AAD of SRTCP with AES-GCM (RFC 7714 §9.1): the first 8 octets of the RTCP header, then
-/// the E flag and SRTCP index.
-#[inline]
-fn srtcp_gcm_aad(head: &[u8], eidx: &[u8; 4]) -> Result<[u8; 12]> {
-    let mut aad = [0u8; 12];
-    aad.get_mut(..8)
-        .ok_or(Error::TooShort)?
-        .copy_from_slice(head);
-    aad.get_mut(8..)
-        .ok_or(Error::TooShort)?
-        .copy_from_slice(eidx);
-    Ok(aad)
 }
 
 #[inline]
