@@ -71,7 +71,8 @@ enum Command {
         #[command(subcommand)]
         what: config::ConfigCommand,
     },
-    /// Private messages (OTR over XMPP): `sotto chat --account ME@HOST CONTACT@HOST`.
+    /// Private messages (OTR over XMPP): `sotto chat [--account ME@HOST] CONTACT@HOST`
+    /// (the account may come from the [xmpp] table of config.toml).
     Chat(cmd::ChatArgs),
     /// Diagnostics for debugging interop problems.
     Diag {

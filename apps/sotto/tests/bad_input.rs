@@ -231,7 +231,7 @@ fn assert_kept_aside(env: &Env, bytes: &[u8], what: &str, command: &[&str]) -> P
     assert_eq!(
         stderr(&o),
         format!(
-            "sotto: error: the ZID cache {} {what} and cannot be used. It was kept, renamed to \
+            "sotto: error: sotto's store {} (ZID cache and OTR keys) {what} and cannot be used. It was kept, renamed to \
              {} (nothing was deleted or overwritten). The next run starts a new identity and an \
              empty cache: the people you call will see a key change and you should compare the \
              security code with them again.\n",

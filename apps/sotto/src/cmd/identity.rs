@@ -56,7 +56,7 @@ impl StoreOptions {
                 };
                 match Store::move_aside(&path, unix_now()) {
                     Ok(aside) => bail!(
-                        "the ZID cache {} {what} and cannot be used. It was kept, renamed to {} \
+                        "sotto's store {} (ZID cache and OTR keys) {what} and cannot be used. It was kept, renamed to {} \
                          (nothing was deleted or overwritten). The next run starts a new \
                          identity and an empty cache: the people you call will see a key change \
                          and you should compare the security code with them again.",
@@ -64,7 +64,7 @@ impl StoreOptions {
                         aside.display()
                     ),
                     Err(m) => bail!(
-                        "the ZID cache {} {what} and cannot be used; it was left as it is \
+                        "sotto's store {} (ZID cache and OTR keys) {what} and cannot be used; it was left as it is \
                          (moving it aside failed: {m}). Move it away yourself to start afresh.",
                         path.display()
                     ),

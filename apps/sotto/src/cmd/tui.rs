@@ -433,6 +433,7 @@ fn describe(e: &CallEvent) -> String {
             format!("SIP account registration failed: {reason}")
         }
         CallEvent::Unregistered => "unregistered from the SIP account".into(),
+        CallEvent::ZrtpFailed { reason } => format!("NOT ENCRYPTED: {reason}"),
         other => format!("{other:?}"),
     }
 }
