@@ -72,7 +72,7 @@ enum Command {
         what: config::ConfigCommand,
     },
     /// Private messages (OTR over XMPP): `sotto chat [--account ME@HOST] CONTACT@HOST`
-    /// (the account may come from the [xmpp] table of config.toml).
+    /// (the account may come from the `[xmpp]` table of config.toml).
     Chat(cmd::ChatArgs),
     /// Diagnostics for debugging interop problems.
     Diag {

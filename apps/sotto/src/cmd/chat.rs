@@ -54,7 +54,7 @@ const PASSWORD_ENV: &str = "SOTTO_XMPP_PASSWORD";
 pub(crate) struct ChatArgs {
     /// The contact's JID (user@domain).
     pub jid: String,
-    /// Our XMPP account (user@domain); default: `account` in the [xmpp] table of config.toml.
+    /// Our XMPP account (user@domain); default: `account` in the `[xmpp]` table of config.toml.
     #[arg(long, value_name = "JID")]
     pub account: Option<String>,
     /// Read the account password from this file (first line). Otherwise from
